@@ -1,0 +1,46 @@
+# Every target sets itself up: a fresh machine needs only Python 3.11+ and make.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test check lint types schemas lock clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/crmkpi validate sample_data
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check crmkpi tests
+	$(BIN)/ruff format --check crmkpi tests
+
+types: install
+	$(BIN)/mypy
+
+check: lint types test
+
+schemas: install
+	$(BIN)/python -m crmkpi.tables schemas
+
+sample-data: install
+	$(BIN)/crmkpi sample-data sample_data --seed 7
+
+# Re-pin every dependency after a change in pyproject.toml.
+lock:
+	rm -rf /tmp/crmkpi-lock && $(PYTHON) -m venv /tmp/crmkpi-lock
+	/tmp/crmkpi-lock/bin/pip install --quiet -e '.[dev]'
+	/tmp/crmkpi-lock/bin/pip freeze --exclude-editable | grep -v '^crmkpi' > requirements.lock
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

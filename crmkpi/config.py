@@ -1,0 +1,398 @@
+"""crmkpi.toml: input defaults, metric settings and the mapping of export files onto tables.
+
+The file is validated as a whole before any data is read, and every problem is reported with
+the key path it sits at (`tables.deals.columns.status: ...`), so a nightly job fails fast (exit 78)
+instead of half-way through the data.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from crmkpi.errors import ConfigError
+from crmkpi.io.parse import DEFAULT_NULL_VALUES, PARSE_KINDS
+from crmkpi.tables import TABLE_NAMES, columns_of
+
+CONFIG_FILE_NAME = "crmkpi.toml"
+FOOTER_RULES = ("auto", "salesforce", "totals", "none")
+DURATION_UNITS = ("seconds", "minutes", "hours", "days")
+PERCENT_SCALES = ("auto", "points", "fraction")
+FILE_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".parquet")
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """How one canonical column is made: rename, value map, join, parse or constant."""
+
+    sources: tuple[str, ...] = ()
+    value_map: Mapping[str, str] | None = None
+    default: str | None = None
+    parse: str | None = None
+    unit: str | None = None
+    constant: str | None = None
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How a table's files are read and parsed; `[input]` gives defaults, a table overrides."""
+
+    encoding: str = "utf-8"
+    delimiter: str | None = None
+    sheet: str | None = None
+    header_row: int | None = None
+    footer: str = "auto"
+    date_formats: tuple[str, ...] = ()
+    dayfirst: bool | None = None
+    timezone: str | None = None
+    decimal: str = "."
+    currency: str | None = None
+    null_values: frozenset[str] = DEFAULT_NULL_VALUES
+    percent_scale: str = "auto"
+    max_file_bytes: int = 4 * 1024**3
+
+
+@dataclass(frozen=True)
+class TableConfig:
+    """One canonical table: its files, how to read them, and the column mapping."""
+
+    name: str
+    files: tuple[str, ...]
+    read: ReadOptions = ReadOptions()
+    columns: Mapping[str, ColumnSpec] = field(default_factory=dict)
+    skip_rows_without: tuple[str, ...] = ()
+    required: bool = True
+    allow_empty: bool = False
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Run-wide settings; `metric_settings` are checked by the metric registry."""
+
+    timezone: str = "UTC"
+    date_min: date = date(1980, 1, 1)
+    date_max: date = date(2079, 12, 31)
+    metric_settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated crmkpi.toml (or the defaults when there is none)."""
+
+    path: Path | None
+    input_dir: Path | None
+    settings: Settings
+    tables: Mapping[str, TableConfig]
+    default_read: ReadOptions = ReadOptions()
+
+
+# --- validation helpers -------------------------------------------------------------------------
+
+
+def _fail(where: str, message: str) -> ConfigError:
+    return ConfigError(f"{where}: {message}")
+
+
+def _expect(value: Any, kind: type | tuple[type, ...], where: str, what: str) -> Any:
+    if isinstance(value, bool) and kind in (int, float):
+        raise _fail(where, f"expected {what}, got a boolean")
+    if not isinstance(value, kind):
+        raise _fail(where, f"expected {what}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _choice(value: Any, choices: tuple[str, ...], where: str) -> str:
+    if value not in choices:
+        raise _fail(where, f"{value!r} is not one of {', '.join(choices)}")
+    return str(value)
+
+
+def _unknown_keys(table: Mapping[str, Any], known: set[str], where: str) -> None:
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise _fail(
+            where, f"unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}"
+        )
+
+
+def _string_list(value: Any, where: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    _expect(value, list, where, "a string or a list of strings")
+    for i, item in enumerate(value):
+        _expect(item, str, f"{where}[{i}]", "a string")
+    return tuple(value)
+
+
+def _timezone(value: Any, where: str) -> str:
+    _expect(value, str, where, "an IANA time zone name such as 'Asia/Shanghai'")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise _fail(where, f"unknown time zone {value!r}") from exc
+    return str(value)
+
+
+def _encoding(value: Any, where: str) -> str:
+    import codecs
+
+    _expect(value, str, where, "an encoding name such as 'utf-8' or 'gb18030'")
+    try:
+        return codecs.lookup(value).name
+    except LookupError as exc:
+        raise _fail(where, f"unknown encoding {value!r}") from exc
+
+
+_READ_KEYS = {
+    "encoding",
+    "delimiter",
+    "sheet",
+    "header_row",
+    "footer",
+    "date_format",
+    "dayfirst",
+    "timezone",
+    "decimal",
+    "currency",
+    "null_values",
+    "percent_scale",
+    "max_file_mb",
+}
+
+
+def _read_options(raw: Mapping[str, Any], base: ReadOptions, where: str) -> ReadOptions:
+    """Apply the read keys present in `raw` on top of `base`."""
+    changes: dict[str, Any] = {}
+    for key, value in raw.items():
+        at = f"{where}.{key}"
+        if key == "encoding":
+            changes["encoding"] = _encoding(value, at)
+        elif key == "delimiter":
+            _expect(value, str, at, "a one-character delimiter, 'tab' or 'whitespace'")
+            value = {"tab": "\t", "\\t": "\t"}.get(value, value)
+            if value != "whitespace" and len(value) != 1:
+                raise _fail(at, "expected one character, 'tab' or 'whitespace'")
+            changes["delimiter"] = value
+        elif key == "sheet":
+            changes["sheet"] = _expect(value, str, at, "a sheet name")
+        elif key == "header_row":
+            _expect(value, int, at, "a 1-based row number (0 = the file has no header)")
+            if value < 0:
+                raise _fail(at, "must be 0 (no header) or a 1-based row number")
+            changes["header_row"] = value
+        elif key == "footer":
+            changes["footer"] = _choice(value, FOOTER_RULES, at)
+        elif key == "date_format":
+            changes["date_formats"] = _string_list(value, at)
+        elif key == "dayfirst":
+            changes["dayfirst"] = _expect(value, bool, at, "true or false")
+        elif key == "timezone":
+            changes["timezone"] = _timezone(value, at)
+        elif key == "decimal":
+            changes["decimal"] = _choice(value, (".", ","), at)
+        elif key == "currency":
+            _expect(value, str, at, "a currency code such as 'USD' or 'CNY'")
+            changes["currency"] = value.upper()
+        elif key == "null_values":
+            changes["null_values"] = frozenset(_string_list(value, at)) | {""}
+        elif key == "percent_scale":
+            changes["percent_scale"] = _choice(value, PERCENT_SCALES, at)
+        elif key == "max_file_mb":
+            _expect(value, (int, float), at, "a size in megabytes")
+            if value <= 0:
+                raise _fail(at, "must be positive")
+            changes["max_file_bytes"] = int(value * 1024 * 1024)
+    return replace(base, **changes)
+
+
+_COLUMN_KEYS = {"from", "map", "default", "parse", "unit", "value"}
+
+
+def _column_spec(raw: Any, where: str) -> ColumnSpec:
+    if isinstance(raw, str):
+        return ColumnSpec(sources=(raw,))
+    _expect(raw, dict, where, 'a source header ("Header") or a table ({ from = "Header", ... })')
+    _unknown_keys(raw, _COLUMN_KEYS, where)
+    if "value" in raw:
+        if set(raw) - {"value"}:
+            raise _fail(where, "a constant ({ value = ... }) takes no other keys")
+        value = raw["value"]
+        _expect(value, (str, int, float, bool), f"{where}.value", "a constant")
+        return ColumnSpec(constant=str(value).lower() if isinstance(value, bool) else str(value))
+    if "from" not in raw:
+        raise _fail(where, "needs `from` (the source header or headers) or `value` (a constant)")
+    sources = _string_list(raw["from"], f"{where}.from")
+    if not sources:
+        raise _fail(f"{where}.from", "names no source header")
+    value_map = None
+    if "map" in raw:
+        _expect(raw["map"], dict, f"{where}.map", "a table of source value = canonical value")
+        for key, mapped in raw["map"].items():
+            _expect(mapped, (str, bool), f"{where}.map.{key}", "a canonical value")
+        value_map = {
+            str(k): str(v).lower() if isinstance(v, bool) else v for k, v in raw["map"].items()
+        }
+    default = raw.get("default")
+    if default is not None:
+        _expect(default, str, f"{where}.default", "the canonical value of unmapped source values")
+        if value_map is None:
+            raise _fail(f"{where}.default", "only makes sense with `map`")
+    parse = raw.get("parse")
+    if parse is not None:
+        parse = _choice(parse, PARSE_KINDS, f"{where}.parse")
+    unit = raw.get("unit")
+    if unit is not None:
+        unit = _choice(unit, DURATION_UNITS, f"{where}.unit")
+        if parse not in (None, "duration"):
+            raise _fail(f"{where}.unit", 'only applies to `parse = "duration"`')
+    return ColumnSpec(sources, value_map, default, parse, unit)
+
+
+_TABLE_KEYS = _READ_KEYS | {"file", "columns", "skip_rows_without", "required", "allow_empty"}
+
+
+def _table_config(name: str, raw: Any, base: ReadOptions) -> TableConfig:
+    where = f"tables.{name}"
+    if name not in TABLE_NAMES:
+        raise _fail(where, f"unknown table; the canonical tables are {', '.join(TABLE_NAMES)}")
+    _expect(raw, dict, where, "a table")
+    _unknown_keys(raw, _TABLE_KEYS, where)
+    if "file" not in raw:
+        raise _fail(where, "needs `file` (a file name or glob, relative to the input folder)")
+    files = _string_list(raw["file"], f"{where}.file")
+    contract = columns_of(name)
+    columns: dict[str, ColumnSpec] = {}
+    raw_columns = raw.get("columns", {})
+    _expect(raw_columns, dict, f"{where}.columns", "a table of canonical column = source")
+    for column, spec in raw_columns.items():
+        at = f"{where}.columns.{column}"
+        if column not in contract and not column.startswith("profile_"):
+            known = ", ".join(contract)
+            raise _fail(at, f"{name} has no column {column!r}; its columns are {known}")
+        columns[column] = _column_spec(spec, at)
+    flags = {}
+    for flag in ("required", "allow_empty"):
+        if flag in raw:
+            flags[flag] = _expect(raw[flag], bool, f"{where}.{flag}", "true or false")
+    skip = _string_list(raw.get("skip_rows_without", []), f"{where}.skip_rows_without")
+    read = _read_options({k: v for k, v in raw.items() if k in _READ_KEYS}, base, where)
+    return TableConfig(name, files, read, columns, skip, **flags)
+
+
+_SETTINGS_KEYS = {"timezone", "date_min", "date_max"}
+
+
+def _settings(raw: Any) -> Settings:
+    _expect(raw, dict, "settings", "a table")
+    changes: dict[str, Any] = {}
+    metric_settings = {}
+    for key, value in raw.items():
+        at = f"settings.{key}"
+        if key == "timezone":
+            changes["timezone"] = _timezone(value, at)
+        elif key in ("date_min", "date_max"):
+            if isinstance(value, str):
+                try:
+                    value = date.fromisoformat(value)
+                except ValueError as exc:
+                    raise _fail(at, "expected a date such as 1980-01-01") from exc
+            changes[key] = _expect(value, date, at, "a date such as 1980-01-01")
+        else:
+            metric_settings[key] = value
+    settings = Settings(**changes, metric_settings=metric_settings)
+    if settings.date_min >= settings.date_max:
+        raise _fail("settings.date_min", "must be before settings.date_max")
+    return settings
+
+
+_TOP_KEYS = {"input", "settings", "tables"}
+
+
+def parse_config(document: Mapping[str, Any], path: Path | None) -> Config:
+    """Validate a parsed TOML document into a Config."""
+    _unknown_keys(document, _TOP_KEYS, path.name if path else "config")
+    raw_input = document.get("input", {})
+    _expect(raw_input, dict, "input", "a table")
+    _unknown_keys(raw_input, _READ_KEYS | {"dir"}, "input")
+    default_read = _read_options(
+        {k: v for k, v in raw_input.items() if k != "dir"}, ReadOptions(), "input"
+    )
+    input_dir = None
+    if "dir" in raw_input:
+        _expect(raw_input["dir"], str, "input.dir", "a folder path")
+        base = path.parent if path else Path.cwd()
+        input_dir = base / raw_input["dir"]
+    settings = _settings(document.get("settings", {}))
+    raw_tables = document.get("tables", {})
+    _expect(raw_tables, dict, "tables", "a table of [tables.<name>] sections")
+    tables = {name: _table_config(name, raw, default_read) for name, raw in raw_tables.items()}
+    return Config(path, input_dir, settings, tables, default_read)
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate a crmkpi.toml file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: config file not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc}") from exc
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_config(document, path)
+
+
+def discover_tables(folder: Path, default_read: ReadOptions) -> dict[str, TableConfig]:
+    """Without a mapping: files named after canonical tables (`deals.csv`, `orders.parquet`)."""
+    tables = {}
+    for name in TABLE_NAMES:
+        matches = sorted(
+            p.name for p in folder.glob(f"{name}.*") if p.suffix.lower() in FILE_SUFFIXES
+        )
+        if matches:
+            tables[name] = TableConfig(name, tuple(matches), default_read, required=False)
+    return tables
+
+
+def resolve_config(input_path: Path | None, config_path: Path | None) -> tuple[Config, Path]:
+    """Find the config and the input folder by the documented rules.
+
+    The input folder is the one given on the command line, else `[input] dir`, else the config
+    file's folder (else the current folder). The config is `--config`, else `<input>/crmkpi.toml`
+    when it exists, else none (canonical file names and headers).
+    """
+    if config_path is None and input_path is not None:
+        candidate = input_path / CONFIG_FILE_NAME
+        config_path = candidate if candidate.is_file() else None
+    if config_path is not None:
+        config = load_config(config_path)
+    else:
+        config = Config(None, None, Settings(), {})
+    folder = input_path or config.input_dir or (config_path.parent if config_path else Path("."))
+    if not config.tables:
+        config = replace(config, tables=discover_tables(folder, config.default_read))
+    return config, folder
+
+
+def check_validation_enabled() -> None:
+    """Refuse to run with pandera's validation switched off through its environment (R12)."""
+    enabled = os.environ.get("PANDERA_VALIDATION_ENABLED", "True").strip().lower()
+    depth = os.environ.get("PANDERA_VALIDATION_DEPTH", "").strip().upper()
+    if enabled in ("false", "0", "no", "off"):
+        raise ConfigError(
+            "PANDERA_VALIDATION_ENABLED switches data validation off; crmkpi refuses to run "
+            "unvalidated. Unset it."
+        )
+    if depth and depth != "SCHEMA_AND_DATA":
+        raise ConfigError(
+            f"PANDERA_VALIDATION_DEPTH={depth} skips the data checks; crmkpi needs "
+            "SCHEMA_AND_DATA. Unset it."
+        )

@@ -1,0 +1,248 @@
+"""Map an export's source columns onto a canonical table: headers, value maps, joined columns,
+constants and explicit parsers, producing typed canonical columns plus a per-cell error code.
+
+Nothing here drops a row: a cell that cannot be mapped or parsed is an error code beside the
+value, and `validate.py` turns those into quarantined rows with their reasons.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import polars as pl
+
+from crmkpi.config import ColumnSpec, Settings, TableConfig
+from crmkpi.errors import InvalidDataError
+from crmkpi.io.parse import ParseOptions, normalise_text, parse_series
+from crmkpi.io.read import SOURCE_FILE, SOURCE_LINE, RawFile, normalise_header
+from crmkpi.tables import ColumnContract, columns_of
+
+ROW_ID = "_row"
+SKIPPED = "_skipped"
+ERROR_PREFIX = "_error:"
+
+# Tickets may give durations instead of timestamps; a given timestamp wins (KPI_CATALOGUE.md).
+DERIVED_TIMESTAMPS = {
+    "tickets": (
+        ("first_response_at", "first_response_seconds"),
+        ("resolved_at", "resolution_seconds"),
+    )
+}
+
+
+@dataclass
+class MappedFile:
+    """Canonical typed columns of one file, row-aligned with its raw frame.
+
+    `frame` holds the canonical columns, `_row`, `_skipped` and one `_error:<column>` text column
+    per canonical column (null where the cell is fine).
+    """
+
+    frame: pl.DataFrame
+    supplied: list[str]
+    unused_headers: list[str]
+    missing_sources: list[str] = field(default_factory=list)
+
+
+def column_specs(table: TableConfig) -> dict[str, ColumnSpec]:
+    """Configured specs plus identity specs for canonical columns the config leaves out."""
+    specs = dict(table.columns)
+    for name in columns_of(table.name):
+        specs.setdefault(name, ColumnSpec(sources=(name,)))
+    return specs
+
+
+def expected_headers(table: TableConfig) -> set[str]:
+    """Normalised source headers a file must have: those feeding required columns."""
+    contract = columns_of(table.name)
+    specs = column_specs(table)
+    needed = {
+        normalise_header(source)
+        for name, column in contract.items()
+        if column.required
+        for source in specs[name].sources
+    }
+    return needed | {normalise_header(s) for s in table.skip_rows_without}
+
+
+def parse_options(table: TableConfig, settings: Settings, raw: RawFile) -> ParseOptions:
+    read = table.read
+    return ParseOptions(
+        decimal=read.decimal,
+        dayfirst=read.dayfirst,
+        date_formats=read.date_formats,
+        source_timezone=read.timezone,
+        business_timezone=settings.timezone,
+        excel_1904=raw.excel_1904,
+        null_values=read.null_values,
+        currency=read.currency,
+        percent_scale=read.percent_scale,
+        date_min=settings.date_min,
+        date_max=settings.date_max,
+    )
+
+
+def _source_text(frame: pl.DataFrame, headers: list[str], null_values: frozenset[str]) -> pl.Series:
+    """One source column as text, or several joined with a space (`from = ["Date", "Time"]`)."""
+    parts = [frame[h] if frame[h].dtype == pl.String else frame[h].cast(pl.String) for h in headers]
+    if len(parts) == 1 and frame[headers[0]].dtype != pl.String:
+        return frame[headers[0]]
+    texts = [normalise_text(p, null_values) for p in parts]
+    if len(texts) == 1:
+        return texts[0]
+    joined = pl.DataFrame(texts).select(
+        pl.concat_str(pl.all(), separator=" ", ignore_nulls=True).alias("joined")
+    )["joined"]
+    return joined.replace("", None)
+
+
+def _apply_value_map(
+    values: pl.Series, spec: ColumnSpec, null_values: frozenset[str]
+) -> tuple[pl.Series, pl.Series]:
+    """Map source values to canonical ones (case-insensitively); unmapped values are errors
+    unless the spec names a default."""
+    assert spec.value_map is not None
+    text = normalise_text(values.cast(pl.String), null_values)
+    keys = {normalise_header(k): v for k, v in spec.value_map.items()}
+    folded = text.str.strip_chars().str.to_lowercase()
+    lookup = pl.DataFrame(
+        {"key": list(keys), "mapped": list(keys.values())},
+        schema={"key": pl.String, "mapped": pl.String},
+    )
+    keyed = pl.DataFrame({"key": normalise_text(folded, frozenset())}).join(
+        lookup, on="key", how="left", maintain_order="left"
+    )["mapped"]
+    if spec.default is not None:
+        keyed = pl.select(
+            pl.when(text.is_not_null()).then(keyed.fill_null(spec.default))
+        ).to_series()
+    errors = pl.select(
+        pl.when(text.is_not_null() & keyed.is_null()).then(pl.lit("unmapped_value"))
+    ).to_series()
+    return keyed, errors
+
+
+def map_file(raw: RawFile, table: TableConfig, settings: Settings, first_row: int) -> MappedFile:
+    """Build the canonical columns of `table` from one raw file (see module docstring)."""
+    contract = columns_of(table.name)
+    by_header = {normalise_header(h): h for h in raw.headers}
+    specs = column_specs(table)
+    options = parse_options(table, settings, raw)
+    null_values = table.read.null_values
+    columns: dict[str, pl.Series] = {}
+    supplied, missing_sources, used = [], [], set()
+    for name, spec in specs.items():
+        if spec.constant is not None:
+            columns[name] = pl.Series(name, [spec.constant] * raw.frame.height, pl.String)
+        else:
+            found = [by_header.get(normalise_header(s)) for s in spec.sources]
+            if any(h is None for h in found):
+                if name in table.columns or (name in contract and contract[name].required):
+                    missing_sources.append(name)
+                continue
+            headers = [h for h in found if h is not None]
+            used.update(headers)
+            columns[name] = _source_text(raw.frame, headers, null_values)
+        supplied.append(name)
+    required_missing = [n for n in missing_sources if n in contract and contract[n].required]
+    if required_missing:
+        wanted = "; ".join(
+            f"{n} (from {', '.join(repr(s) for s in specs[n].sources)})" for n in required_missing
+        )
+        raise InvalidDataError(
+            f"{raw.path}: missing_column: required column(s) {wanted} not found; headers found: "
+            f"{', '.join(repr(h) for h in raw.headers)}"
+        )
+    out: dict[str, pl.Series] = {}
+    for name in supplied:
+        spec = specs[name]
+        values = columns[name]
+        map_errors = None
+        if spec.value_map is not None:
+            values, map_errors = _apply_value_map(values, spec, null_values)
+        column = contract.get(name) or ColumnContract(name, pl.String(), False, False)
+        kind = spec.parse or column.parse_kind
+        column_options = replace(options, duration_unit=spec.unit) if spec.unit else options
+        parsed = parse_series(values, kind, column_options)
+        result = parsed.values
+        if result.dtype != column.dtype and kind != column.parse_kind:
+            result = _cast_to_contract(result, column)
+        errors = parsed.errors
+        if map_errors is not None:
+            errors = pl.select(pl.coalesce(map_errors, errors)).to_series()
+        out[name] = result.alias(name)
+        out[ERROR_PREFIX + name] = errors.alias(ERROR_PREFIX + name)
+    frame = pl.DataFrame(list(out.values())) if out else pl.DataFrame()
+    frame = _derive_timestamps(frame, table.name, supplied)
+    skip = _skip_mask(raw, table, by_header, null_values)
+    frame = frame.with_columns(
+        raw.frame[SOURCE_FILE],
+        raw.frame[SOURCE_LINE].cast(pl.Int64),
+        pl.int_range(first_row, first_row + raw.frame.height, dtype=pl.Int64).alias(ROW_ID),
+        skip.alias(SKIPPED),
+    )
+    unused = [
+        h
+        for h in raw.headers
+        if h not in used
+        and normalise_header(h) not in {normalise_header(s) for s in table.skip_rows_without}
+    ]
+    return MappedFile(
+        frame,
+        sorted(set(supplied) | _derived(table.name, supplied)),
+        unused,
+        [n for n in missing_sources if n not in required_missing],
+    )
+
+
+def _cast_to_contract(values: pl.Series, column: ColumnContract) -> pl.Series:
+    """An explicit parser may give another type than the contract's (int for a float column,
+    a date for a datetime); widen it. Anything else is a config error."""
+    if column.dtype == pl.Float64 and values.dtype.is_numeric():
+        return values.cast(pl.Float64)
+    if column.dtype == pl.Datetime("us") and values.dtype == pl.Date:
+        return values.cast(pl.Datetime("us"))
+    if column.dtype == pl.Date and values.dtype == pl.Datetime("us"):
+        return values.dt.date()
+    if column.dtype == pl.String:
+        return values.cast(pl.String)
+    from crmkpi.errors import ConfigError
+
+    raise ConfigError(
+        f"columns.{column.name}: its parser gives {values.dtype}, the contract needs {column.dtype}"
+    )
+
+
+def _derived(table: str, supplied: list[str]) -> set[str]:
+    return {ts for ts, dur in DERIVED_TIMESTAMPS.get(table, ()) if dur in supplied}
+
+
+def _derive_timestamps(frame: pl.DataFrame, table: str, supplied: list[str]) -> pl.DataFrame:
+    for timestamp, duration in DERIVED_TIMESTAMPS.get(table, ()):
+        if duration not in supplied or "created_at" not in supplied:
+            continue
+        derived = pl.col("created_at") + pl.duration(
+            microseconds=(pl.col(duration) * 1_000_000).round().cast(pl.Int64)
+        )
+        given = pl.col(timestamp) if timestamp in supplied else pl.lit(None, pl.Datetime("us"))
+        frame = frame.with_columns(pl.coalesce(given, derived).alias(timestamp))
+        if timestamp not in supplied:
+            frame = frame.with_columns(pl.lit(None, pl.String).alias(ERROR_PREFIX + timestamp))
+    return frame
+
+
+def _skip_mask(
+    raw: RawFile, table: TableConfig, by_header: dict[str, str], null_values: frozenset[str]
+) -> pl.Series:
+    """Rows lacking any `skip_rows_without` source value are not records of this table."""
+    mask = pl.Series(SKIPPED, [False] * raw.frame.height, pl.Boolean)
+    for source in table.skip_rows_without:
+        header = by_header.get(normalise_header(source))
+        if header is None:
+            raise InvalidDataError(
+                f"{raw.path}: missing_column: skip_rows_without names {source!r}, not a header "
+                f"of the file; headers found: {', '.join(repr(h) for h in raw.headers)}"
+            )
+        text = normalise_text(raw.frame[header].cast(pl.String), null_values)
+        mask = mask | text.is_null()
+    return mask

@@ -1,0 +1,380 @@
+"""Canonical table contracts: one pandera DataFrameModel per table of KPI_CATALOGUE.md.
+
+A config maps a CRM export's headers and values onto these columns; everything after loading reads
+only canonical names. `Optional[...]` columns may be absent from an export; the others are
+required (present and non-null) whenever the table is given. Columns beginning with `_` are
+crmkpi's own bookkeeping (source file and line) and pass through untouched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandera.polars as pa
+import polars as pl
+
+STATUS_DEAL = ["open", "won", "lost"]
+STATUS_LEAD = ["open", "converted", "disqualified"]
+STATUS_ORDER = ["completed", "cancelled", "refunded"]
+ORDER_TYPES = ["new", "repeat", "upsell", "cross_sell"]
+DEAL_TYPES = ["new_business", "upsell", "cross_sell", "renewal"]
+ACTIVITY_TYPES = ["call", "email", "meeting", "visit", "chat", "other"]
+DIRECTIONS = ["inbound", "outbound"]
+CALL_OUTCOMES = ["answered", "abandoned", "blocked"]
+SURVEY_TYPES = ["csat", "nps"]
+SPEND_CATEGORIES = ["marketing", "sales", "advertising", "service"]
+
+
+def _present(data: pa.PolarsData, *columns: str) -> bool:
+    """Cross-column rules apply only when the export supplies every column they name."""
+    names = data.lazyframe.collect_schema().names()
+    return all(column in names for column in columns)
+
+
+def _not_before(data: pa.PolarsData, later: str, earlier: str) -> pl.LazyFrame:
+    """Row rule `later >= earlier` (nulls pass: a missing timestamp is not a contradiction)."""
+    if not _present(data, later, earlier):
+        return data.lazyframe.select(pl.lit(True).alias("ok"))
+    return data.lazyframe.select(
+        (
+            pl.col(later).is_null() | pl.col(earlier).is_null() | (pl.col(later) >= pl.col(earlier))
+        ).alias("ok")
+    )
+
+
+class _Contract(pa.DataFrameModel):
+    """Shared settings: extra columns are allowed (reported as drift by the loader)."""
+
+    class Config:
+        strict = False
+        coerce = False
+
+
+class _Dimensions(_Contract):
+    """Dimension columns any fact table may carry itself (they win over the customer's own)."""
+
+    segment: str | None = pa.Field(nullable=True)
+    region: str | None = pa.Field(nullable=True)
+    channel: str | None = pa.Field(nullable=True)
+
+
+class Customers(_Contract):
+    customer_id: str = pa.Field(unique=True)
+    created_at: dt.datetime | None = pa.Field(nullable=True)
+    churned_at: dt.datetime | None = pa.Field(nullable=True)
+    churned: bool | None = pa.Field(nullable=True)
+    segment: str | None = pa.Field(nullable=True)
+    region: str | None = pa.Field(nullable=True)
+    industry: str | None = pa.Field(nullable=True)
+    rep: str | None = pa.Field(nullable=True)
+    acquisition_channel: str | None = pa.Field(nullable=True)
+    name: str | None = pa.Field(nullable=True)
+    email: str | None = pa.Field(nullable=True)
+    phone: str | None = pa.Field(nullable=True)
+    address: str | None = pa.Field(nullable=True)
+
+    @pa.dataframe_check(name="churned_at_not_before_created_at")
+    def churn_after_acquisition(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return _not_before(data, "churned_at", "created_at")
+
+
+class Orders(_Dimensions):
+    order_id: str | None = pa.Field(nullable=True)
+    customer_id: str
+    ordered_at: dt.datetime
+    amount: float = pa.Field(ge=0)
+    quantity: float | None = pa.Field(ge=0, nullable=True)
+    cost: float | None = pa.Field(ge=0, nullable=True)
+    product: str | None = pa.Field(nullable=True)
+    category: str | None = pa.Field(nullable=True)
+    rep: str | None = pa.Field(nullable=True)
+    order_type: str | None = pa.Field(isin=ORDER_TYPES, nullable=True)
+    status: str | None = pa.Field(isin=STATUS_ORDER, nullable=True)
+
+
+class Deals(_Dimensions):
+    deal_id: str = pa.Field(unique=True)
+    created_at: dt.datetime
+    status: str = pa.Field(isin=STATUS_DEAL)
+    closed_at: dt.datetime | None = pa.Field(nullable=True)
+    amount: float | None = pa.Field(ge=0, nullable=True)
+    probability: float | None = pa.Field(ge=0, le=1, nullable=True)
+    stage: str | None = pa.Field(nullable=True)
+    deal_type: str | None = pa.Field(isin=DEAL_TYPES, nullable=True)
+    customer_id: str | None = pa.Field(nullable=True)
+    rep: str | None = pa.Field(nullable=True)
+    lead_source: str | None = pa.Field(nullable=True)
+    product: str | None = pa.Field(nullable=True)
+
+    @pa.dataframe_check(name="closed_at_required_when_won_or_lost")
+    def closed_deals_have_close_date(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        if not _present(data, "closed_at"):
+            return data.lazyframe.select(pl.col("status").eq("open").alias("ok"))
+        return data.lazyframe.select(
+            (pl.col("status").eq("open") | pl.col("closed_at").is_not_null()).alias("ok")
+        )
+
+    @pa.dataframe_check(name="closed_at_not_before_created_at")
+    def close_after_creation(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return _not_before(data, "closed_at", "created_at")
+
+
+class Leads(_Dimensions):
+    lead_id: str = pa.Field(unique=True)
+    created_at: dt.datetime
+    status: str | None = pa.Field(isin=STATUS_LEAD, nullable=True)
+    converted_at: dt.datetime | None = pa.Field(nullable=True)
+    source: str | None = pa.Field(nullable=True)
+    rep: str | None = pa.Field(nullable=True)
+    campaign_id: str | None = pa.Field(nullable=True)
+    customer_id: str | None = pa.Field(nullable=True)
+
+    @pa.dataframe_check(name="converted_at_not_before_created_at")
+    def conversion_after_creation(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return _not_before(data, "converted_at", "created_at")
+
+
+class Activities(_Dimensions):
+    activity_id: str = pa.Field(unique=True)
+    occurred_at: dt.datetime
+    type: str = pa.Field(isin=ACTIVITY_TYPES)
+    rep: str | None = pa.Field(nullable=True)
+    customer_id: str | None = pa.Field(nullable=True)
+    direction: str | None = pa.Field(isin=DIRECTIONS, nullable=True)
+    cost: float | None = pa.Field(ge=0, nullable=True)
+
+
+class Tickets(_Dimensions):
+    ticket_id: str = pa.Field(unique=True)
+    created_at: dt.datetime
+    customer_id: str | None = pa.Field(nullable=True)
+    rep: str | None = pa.Field(nullable=True)
+    priority: str | None = pa.Field(nullable=True)
+    status: str | None = pa.Field(nullable=True)
+    first_response_at: dt.datetime | None = pa.Field(nullable=True)
+    resolved_at: dt.datetime | None = pa.Field(nullable=True)
+    first_response_seconds: float | None = pa.Field(ge=0, nullable=True)
+    resolution_seconds: float | None = pa.Field(ge=0, nullable=True)
+    contacts_count: int | None = pa.Field(ge=1, nullable=True)
+    handle_seconds: float | None = pa.Field(ge=0, nullable=True)
+    resolved_first_contact: bool | None = pa.Field(nullable=True)
+    is_complaint: bool | None = pa.Field(nullable=True)
+    complaint_valid: bool | None = pa.Field(nullable=True)
+
+    @pa.dataframe_check(name="resolved_at_not_before_created_at")
+    def resolution_after_creation(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return _not_before(data, "resolved_at", "created_at")
+
+    @pa.dataframe_check(name="first_response_at_not_before_created_at")
+    def response_after_creation(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return _not_before(data, "first_response_at", "created_at")
+
+
+class Calls(_Dimensions):
+    call_id: str = pa.Field(unique=True)
+    offered_at: dt.datetime
+    outcome: str = pa.Field(isin=CALL_OUTCOMES)
+    rep: str | None = pa.Field(nullable=True)
+    queue: str | None = pa.Field(nullable=True)
+    direction: str | None = pa.Field(isin=DIRECTIONS, nullable=True)
+    wait_seconds: float | None = pa.Field(ge=0, nullable=True)
+    talk_seconds: float | None = pa.Field(ge=0, nullable=True)
+    hold_seconds: float | None = pa.Field(ge=0, nullable=True)
+    acw_seconds: float | None = pa.Field(ge=0, nullable=True)
+    resolved: bool | None = pa.Field(nullable=True)
+    qa_score: float | None = pa.Field(nullable=True)
+    customer_id: str | None = pa.Field(nullable=True)
+
+
+class Surveys(_Dimensions):
+    response_id: str = pa.Field(unique=True)
+    responded_at: dt.datetime
+    survey_type: str = pa.Field(isin=SURVEY_TYPES)
+    score: float
+    customer_id: str | None = pa.Field(nullable=True)
+    rep: str | None = pa.Field(nullable=True)
+    ticket_id: str | None = pa.Field(nullable=True)
+
+    @pa.dataframe_check(name="score_on_its_scale")
+    def score_in_range(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        """CSAT is 1..5 (fractions allowed); NPS is a whole number 0..10."""
+        score, kind = pl.col("score"), pl.col("survey_type")
+        csat_ok = kind.eq("csat") & score.is_between(1, 5)
+        nps_ok = kind.eq("nps") & score.is_between(0, 10) & (score == score.floor())
+        return data.lazyframe.select((csat_ok | nps_ok | ~kind.is_in(SURVEY_TYPES)).alias("ok"))
+
+
+class Spend(_Dimensions):
+    spent_at: dt.date
+    category: str = pa.Field(isin=SPEND_CATEGORIES)
+    amount: float = pa.Field(ge=0)
+    campaign_id: str | None = pa.Field(nullable=True)
+
+
+class Budgets(_Contract):
+    period_start: dt.date
+    category: str = pa.Field(isin=SPEND_CATEGORIES)
+    amount: float = pa.Field(ge=0)
+    channel: str | None = pa.Field(nullable=True)
+
+
+class Campaigns(_Contract):
+    campaign_id: str = pa.Field(unique=True)
+    started_at: dt.date
+    channel: str | None = pa.Field(nullable=True)
+    ended_at: dt.date | None = pa.Field(nullable=True)
+    budget: float | None = pa.Field(ge=0, nullable=True)
+    cost: float | None = pa.Field(ge=0, nullable=True)
+
+    @pa.dataframe_check(name="ended_at_not_before_started_at")
+    def end_after_start(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return _not_before(data, "ended_at", "started_at")
+
+
+class CampaignMembers(_Dimensions):
+    campaign_id: str
+    member_id: str
+    targeted_at: dt.datetime
+    responded: bool | None = pa.Field(nullable=True)
+    converted: bool | None = pa.Field(nullable=True)
+    revenue: float | None = pa.Field(ge=0, nullable=True)
+
+
+class Quotas(_Contract):
+    period_start: dt.date
+    quota_amount: float = pa.Field(ge=0)
+    rep: str | None = pa.Field(nullable=True)
+    team: str | None = pa.Field(nullable=True)
+    segment: str | None = pa.Field(nullable=True)
+
+
+class Reps(_Contract):
+    rep: str = pa.Field(unique=True)
+    team: str | None = pa.Field(nullable=True)
+    manager: str | None = pa.Field(nullable=True)
+    region: str | None = pa.Field(nullable=True)
+    active: bool | None = pa.Field(nullable=True)
+
+
+class AgentShifts(_Contract):
+    rep: str
+    shift_date: dt.date
+    staffed_seconds: float = pa.Field(ge=0)
+
+
+CONTRACTS: dict[str, type[pa.DataFrameModel]] = {
+    "customers": Customers,
+    "orders": Orders,
+    "deals": Deals,
+    "leads": Leads,
+    "activities": Activities,
+    "tickets": Tickets,
+    "calls": Calls,
+    "surveys": Surveys,
+    "spend": Spend,
+    "budgets": Budgets,
+    "campaigns": Campaigns,
+    "campaign_members": CampaignMembers,
+    "quotas": Quotas,
+    "reps": Reps,
+    "agent_shifts": AgentShifts,
+}
+TABLE_NAMES = tuple(CONTRACTS)
+
+_MONEY_COLUMNS = frozenset({"amount", "cost", "budget", "revenue", "quota_amount"})
+
+
+@dataclass(frozen=True)
+class ColumnContract:
+    """What the loader needs to know of one canonical column."""
+
+    name: str
+    dtype: pl.DataType
+    required: bool
+    unique: bool
+
+    @property
+    def parse_kind(self) -> str:
+        """The parser a column gets unless the mapping names another (see io/parse.py)."""
+        if self.dtype == pl.String:
+            return "id" if self.name.endswith("_id") else "text"
+        if self.dtype == pl.Float64:
+            if self.name.endswith("_seconds"):
+                return "duration"
+            return "money" if self.name in _MONEY_COLUMNS else "float"
+        if self.dtype == pl.Int64:
+            return "int"
+        if self.dtype == pl.Boolean:
+            return "bool"
+        if self.dtype == pl.Date:
+            return "date"
+        return "datetime"
+
+
+def columns_of(table: str) -> dict[str, ColumnContract]:
+    """The canonical columns of `table`, in contract order."""
+    schema = CONTRACTS[table].to_schema()
+    return {
+        name: ColumnContract(name, column.dtype.type, column.required, column.unique)
+        for name, column in schema.columns.items()
+    }
+
+
+def schema_document(table: str) -> dict[str, object]:
+    """A table contract as plain data, for `schemas/<table>.json` and for reviewers."""
+    schema = CONTRACTS[table].to_schema()
+    columns = []
+    for name, column in schema.columns.items():
+        checks = [
+            {"check": check.name, **{k: _plain(v) for k, v in (check.statistics or {}).items()}}
+            for check in column.checks
+        ]
+        columns.append(
+            {
+                "name": name,
+                "dtype": str(column.dtype),
+                "required": column.required,
+                "nullable": column.nullable,
+                "unique": column.unique,
+                "checks": checks,
+            }
+        )
+    return {
+        "table": table,
+        "columns": columns,
+        "row_checks": [
+            {"check": check.name, "doc": (check._check_fn.__doc__ or "").strip()}
+            for check in schema.checks
+        ],
+    }
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return sorted(value, key=str) if isinstance(value, (set, frozenset)) else list(value)
+    return value
+
+
+def render_schema(table: str) -> str:
+    """The exact text of `schemas/<table>.json` (stable, so a test can detect drift)."""
+    return json.dumps(schema_document(table), indent=2, ensure_ascii=False) + "\n"
+
+
+def export_schemas(folder: Path) -> list[Path]:
+    """Write every contract to `folder/<table>.json`; `make schemas` calls this."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for table in TABLE_NAMES:
+        path = folder / f"{table}.json"
+        path.write_text(render_schema(table), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for written_path in export_schemas(Path(sys.argv[1] if len(sys.argv) > 1 else "schemas")):
+        print(written_path)

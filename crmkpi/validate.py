@@ -1,0 +1,260 @@
+"""Run the table contracts on collected frames; split used rows from quarantined rows, with
+reasons, and reconcile the counts so that no row is ever lost.
+
+For every table: rows read = rows used + rows quarantined + footer rows + rows skipped by the
+config (`skip_rows_without`) + rows deduplicated across overlapping files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandera.polars as pa
+import polars as pl
+
+from crmkpi.errors import InvalidDataError
+from crmkpi.io.mapping import ERROR_PREFIX, ROW_ID, SKIPPED, MappedFile
+from crmkpi.io.parse import error_message
+from crmkpi.io.read import RAW_RECORD, SOURCE_FILE, SOURCE_LINE, RawFile
+from crmkpi.tables import CONTRACTS, columns_of
+
+FILE_INDEX = "_file_index"
+REJECT_COLUMNS = ("source_file", "source_line", "column", "check", "reason")
+
+
+@dataclass
+class FileReport:
+    path: str
+    sha256: str
+    file_format: str
+    encoding: str | None
+    rows_read: int
+    footer_rows: int
+    duplicate_of: str | None = None
+
+
+@dataclass
+class TableReport:
+    """The data-quality figures of one table; the manifest and `crmkpi validate` print them."""
+
+    table: str
+    files: list[FileReport] = field(default_factory=list)
+    rows_read: int = 0
+    rows_used: int = 0
+    rows_quarantined: int = 0
+    footer_rows: int = 0
+    rows_skipped: int = 0
+    rows_deduplicated: int = 0
+    quarantined_by_check: dict[str, int] = field(default_factory=dict)
+    drift_columns: list[str] = field(default_factory=list)
+    missing_configured_columns: list[str] = field(default_factory=list)
+    supplied_columns: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def reject_rate(self) -> float:
+        return self.rows_quarantined / self.rows_read if self.rows_read else 0.0
+
+    def reconciles(self) -> bool:
+        return self.rows_read == (
+            self.rows_used
+            + self.rows_quarantined
+            + self.footer_rows
+            + self.rows_skipped
+            + self.rows_deduplicated
+        )
+
+
+@dataclass
+class LoadedTable:
+    """A validated canonical table, its quarantine and its report."""
+
+    name: str
+    frame: pl.DataFrame
+    rejected: pl.DataFrame
+    report: TableReport
+
+
+def _drop_superseded(frame: pl.DataFrame, table: str, files: int) -> tuple[pl.DataFrame, int]:
+    """Overlapping exports: a record present in several files is kept from the last file only
+    (files sort by name, so daily exports named by date keep the newest version)."""
+    if files < 2:
+        return frame, 0
+    unique = [c.name for c in columns_of(table).values() if c.unique and c.name in frame.columns]
+    key = unique or [c for c in columns_of(table) if c in frame.columns]
+    stale = pl.col(FILE_INDEX) < pl.col(FILE_INDEX).max().over(key)
+    kept = frame.filter(~stale)
+    return kept, frame.height - kept.height
+
+
+def _parse_failures(frame: pl.DataFrame, canonical: list[str]) -> pl.DataFrame:
+    """One row per failing cell: `_row`, column, check."""
+    error_columns = [ERROR_PREFIX + c for c in canonical if ERROR_PREFIX + c in frame.columns]
+    if not error_columns:
+        return pl.DataFrame(schema={ROW_ID: pl.Int64, "column": pl.String, "check": pl.String})
+    return (
+        frame.select(ROW_ID, *error_columns)
+        .unpivot(index=ROW_ID, variable_name="column", value_name="check")
+        .drop_nulls("check")
+        .with_columns(pl.col("column").str.strip_prefix(ERROR_PREFIX))
+    )
+
+
+def _contract_failures(frame: pl.DataFrame, table: str) -> pl.DataFrame:
+    """Run the pandera contract on a collected frame (lazy: every failure, not the first)."""
+    empty = pl.DataFrame(schema={ROW_ID: pl.Int64, "column": pl.String, "check": pl.String})
+    try:
+        CONTRACTS[table].validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+        schema_level = cases.filter(pl.col("index").is_null())
+        if schema_level.height:
+            detail = "; ".join(
+                f"{r['column']}: {r['check']}" for r in schema_level.iter_rows(named=True)
+            )
+            raise InvalidDataError(f"table {table}: schema_error: {detail}") from exc
+        rows = frame[ROW_ID].gather(cases["index"].cast(pl.Int64))
+        checks = cases["check"].cast(pl.String)
+        row_rule = cases["schema_context"].cast(pl.String) == "DataFrameSchema"
+        columns = pl.select(
+            pl.when(pl.lit(row_rule)).then(_rule_column(checks)).otherwise(pl.lit(cases["column"]))
+        ).to_series()
+        return pl.DataFrame({ROW_ID: rows, "column": columns.cast(pl.String), "check": checks})
+    return empty
+
+
+def _rule_column(checks: pl.Series) -> pl.Series:
+    """A row rule is named after the column it constrains (`closed_at_required_when_...`)."""
+    return checks.str.extract(r"^(.+?)_(?:required|not_before|on_its)", 1)
+
+
+def _duplicate_keys(records: pl.DataFrame, table: str) -> pl.DataFrame:
+    """Every copy of a duplicated id, counted over all records (also those failing to parse),
+    so that no copy survives as if it were the only one."""
+    unique = [c.name for c in columns_of(table).values() if c.unique and c.name in records.columns]
+    pieces = [
+        records.filter(pl.col(c).is_not_null() & pl.col(c).is_duplicated()).select(
+            ROW_ID, pl.lit(c).alias("column"), pl.lit("field_uniqueness").alias("check")
+        )
+        for c in unique
+    ]
+    if not pieces:
+        return pl.DataFrame(schema={ROW_ID: pl.Int64, "column": pl.String, "check": pl.String})
+    return pl.concat(pieces)
+
+
+_CONTRACT_MESSAGES = {
+    "field_uniqueness": "the id is not unique: every copy is quarantined",
+    "not_nullable": "a required value is missing",
+}
+
+
+def describe_check(check: str) -> str:
+    """The human reason for a parse error code or a pandera check name (never a data value)."""
+    if check in _CONTRACT_MESSAGES:
+        return _CONTRACT_MESSAGES[check]
+    for prefix, words in (
+        ("greater_than_or_equal_to", "must be at least"),
+        ("less_than_or_equal_to", "must be at most"),
+        ("greater_than", "must be more than"),
+        ("less_than", "must be less than"),
+        ("isin", "is not one of the allowed values"),
+        ("in_range", "must be in the range"),
+    ):
+        if check.startswith(prefix + "("):
+            return f"{words} {check[len(prefix) :]}"
+    try:
+        return error_message(check)
+    except ValueError:
+        return "breaks the rule " + check.replace("_", " ")
+
+
+def _reasons(checks: pl.Series) -> pl.Series:
+    messages = {c: describe_check(c) for c in checks.unique().drop_nulls().to_list()}
+    return checks.replace_strict(messages, return_dtype=pl.String).alias("reason")
+
+
+def validate_table(
+    table: str, raws: list[RawFile], mapped: list[MappedFile], reports: list[FileReport]
+) -> LoadedTable:
+    """Combine a table's files, quarantine bad rows with reasons, and reconcile the counts."""
+    canonical = list(columns_of(table))
+    frames = [m.frame.with_columns(pl.lit(i).alias(FILE_INDEX)) for i, m in enumerate(mapped)]
+    combined = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+    report = TableReport(table, files=reports)
+    report.rows_read = sum(r.rows_read for r in raws)
+    report.footer_rows = sum(r.footer_rows for r in raws)
+    report.supplied_columns = sorted({c for m in mapped for c in m.supplied})
+    report.drift_columns = sorted({h for m in mapped for h in m.unused_headers})
+    report.missing_configured_columns = sorted({c for m in mapped for c in m.missing_sources})
+
+    skipped = combined.filter(pl.col(SKIPPED))
+    report.rows_skipped = skipped.height
+    records = combined.filter(~pl.col(SKIPPED))
+    records, report.rows_deduplicated = _drop_superseded(records, table, len(mapped))
+
+    parse_failures = pl.concat(
+        [_parse_failures(records, canonical), _duplicate_keys(records, table)]
+    )
+    clean = records.filter(~pl.col(ROW_ID).is_in(parse_failures[ROW_ID].implode()))
+    present = [c for c in canonical if c in clean.columns]
+    contract_failures = _contract_failures(clean.select(*present, ROW_ID), table)
+    failures = pl.concat([parse_failures, contract_failures])
+    used = clean.filter(~pl.col(ROW_ID).is_in(contract_failures[ROW_ID].implode()))
+
+    rejected = _rejected_rows(raws, mapped, failures)
+    report.rows_used = used.height
+    report.rows_quarantined = rejected.height
+    report.quarantined_by_check = dict(
+        sorted(
+            rejected.select(pl.col("check").str.split("; ").explode())["check"]
+            .value_counts()
+            .iter_rows()
+        )
+    )
+    if not report.reconciles():
+        raise AssertionError(f"row accounting does not reconcile for {table}: {report}")
+    return LoadedTable(table, used.select(*present, SOURCE_FILE, SOURCE_LINE), rejected, report)
+
+
+def _rejected_rows(
+    raws: list[RawFile], mapped: list[MappedFile], failures: pl.DataFrame
+) -> pl.DataFrame:
+    """Quarantined rows as read (source headers, text), plus where they come from and why."""
+    per_row = (
+        failures.with_columns(_reasons(failures["check"]))
+        .group_by(ROW_ID, maintain_order=True)
+        .agg(
+            pl.col("column").str.join("; "),
+            pl.col("check").str.join("; "),
+            pl.col("reason").str.join("; "),
+        )
+    )
+    pieces = []
+    for raw, m in zip(raws, mapped, strict=True):
+        rows = raw.frame.with_columns(m.frame[ROW_ID]).join(per_row, on=ROW_ID, how="inner")
+        text = rows.select(
+            *(pl.col(h).cast(pl.String) for h in raw.headers),
+            pl.col(SOURCE_FILE).alias("source_file"),
+            pl.col(SOURCE_LINE).alias("source_line"),
+            "column",
+            "check",
+            "reason",
+        )
+        pieces.append(text)
+        if raw.rejected.height:
+            pieces.append(
+                raw.rejected.select(
+                    pl.col(RAW_RECORD).alias("raw_record"),
+                    pl.col(SOURCE_FILE).alias("source_file"),
+                    pl.col(SOURCE_LINE).alias("source_line"),
+                    pl.lit(None, pl.String).alias("column"),
+                    "check",
+                    "reason",
+                )
+            )
+    if not pieces:
+        return pl.DataFrame(schema=dict.fromkeys(REJECT_COLUMNS, pl.String))
+    combined = pl.concat(pieces, how="diagonal_relaxed")
+    data_columns = [c for c in combined.columns if c not in REJECT_COLUMNS]
+    return combined.select(*data_columns, *REJECT_COLUMNS).sort("source_file", "source_line")
