@@ -193,14 +193,14 @@ def validate_table(
     records = combined.filter(~pl.col(SKIPPED))
     records, report.rows_deduplicated = _drop_superseded(records, table, len(mapped))
 
-    parse_failures = pl.concat(
-        [_parse_failures(records, canonical), _duplicate_keys(records, table)]
-    )
+    parse_failures = _parse_failures(records, canonical)
     clean = records.filter(~pl.col(ROW_ID).is_in(parse_failures[ROW_ID].implode()))
     present = [c for c in canonical if c in clean.columns]
     contract_failures = _contract_failures(clean.select(*present, ROW_ID), table)
-    failures = pl.concat([parse_failures, contract_failures])
-    used = clean.filter(~pl.col(ROW_ID).is_in(contract_failures[ROW_ID].implode()))
+    failures = pl.concat(
+        [parse_failures, _duplicate_keys(records, table), contract_failures]
+    ).unique(maintain_order=True)
+    used = records.filter(~pl.col(ROW_ID).is_in(failures[ROW_ID].implode()))
 
     rejected = _rejected_rows(raws, mapped, failures)
     report.rows_used = used.height

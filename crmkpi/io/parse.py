@@ -367,7 +367,9 @@ def _parse_money(text: pl.Series, options: ParseOptions) -> tuple[pl.Series, pl.
     )
     ok = f["shape_ok"] & f["valid"] & ~f["too_precise"]
     expected = _expected_currency(f["code"].filter(ok), options.currency)
-    mismatch = ok & f["code"].is_not_null() & (f["code"] != expected).fill_null(True)
+    marked = ok & f["code"].is_not_null()
+    # No expected currency means no cell is marked, so nothing can mismatch.
+    mismatch = marked & (f["code"] != expected) if expected is not None else marked & False
     errors = _codes(
         len(text),
         (text.is_not_null() & ~f["shape_ok"], "unparseable_money"),
@@ -736,8 +738,9 @@ def _builtin_moments(text: pl.Series, options: ParseOptions) -> _Moments:
 
     # Day-first or month-first for `05/01/2024`: configured, or read from the column.
     nyl = fields["form"] == "nyl"
-    day_evidence = (nyl & (fields["a"] > 12) & (fields["b"] <= 12)).fill_null(False)
-    month_evidence = (nyl & (fields["b"] > 12) & (fields["a"] <= 12)).fill_null(False)
+    a, b = fields["a"], fields["b"]
+    day_evidence = (nyl & a.is_between(13, 31) & (b <= 12)).fill_null(False)
+    month_evidence = (nyl & b.is_between(13, 31) & (a <= 12)).fill_null(False)
     conflict = pl.Series([False] * len(text))
     contradicts = pl.Series([False] * len(text))
     if options.dayfirst is None:
@@ -807,7 +810,7 @@ def _builtin_moments(text: pl.Series, options: ParseOptions) -> _Moments:
     parsed = fields.select(
         canonical.str.strptime(pl.Datetime("us"), _CANONICAL_FORMAT, strict=False).alias("dt"),
         offset_minutes.alias("offset"),
-        (pl.col("tz").is_not_null()).alias("aware"),
+        pl.col("tz").is_not_null().alias("aware"),
     )
     offset_ok = (parsed["offset"].abs() <= 14 * 60).fill_null(True)
     dt = _fail(parsed["dt"], ~offset_ok | conflict | contradicts)
@@ -821,11 +824,14 @@ def _builtin_moments(text: pl.Series, options: ParseOptions) -> _Moments:
         pl.col("s").str.contains(_SERIAL_RE).fill_null(False).alias("is_serial"),
         pl.col("s").cast(pl.Float64, strict=False).alias("x"),
     )
+    # Only recognised shapes reach the arithmetic, so huge numbers cannot overflow a cast.
     epoch = numbers.select(
         pl.when(pl.col("is_ms"))
-        .then(pl.from_epoch(pl.col("x").cast(pl.Int64), time_unit="ms"))
+        .then(pl.from_epoch(pl.col("x").cast(pl.Int64, strict=False), time_unit="ms"))
         .when(pl.col("is_s"))
-        .then(pl.from_epoch((pl.col("x") * 1e6).round().cast(pl.Int64), time_unit="us"))
+        .then(
+            pl.from_epoch((pl.col("x") * 1e6).round().cast(pl.Int64, strict=False), time_unit="us")
+        )
         .cast(pl.Datetime("us"))
         .alias("e")
     )["e"]
@@ -852,7 +858,7 @@ def _excel_serial(numbers: pl.DataFrame, options: ParseOptions) -> tuple[pl.Seri
     The 1900 system counts from 1899-12-30 but pretends 1900 was a leap year, so days before
     the fake 1900-02-29 (serial 60) sit one day later than that base gives.
     """
-    x = pl.col("x")
+    x = pl.when(pl.col("is_serial")).then(pl.col("x"))
     day = x.floor()
     if options.excel_1904:
         base, shift, is_60 = pl.datetime(1904, 1, 1), pl.lit(0.0), pl.lit(False)
@@ -860,7 +866,7 @@ def _excel_serial(numbers: pl.DataFrame, options: ParseOptions) -> tuple[pl.Seri
         base = pl.datetime(1899, 12, 30)
         shift = pl.when(day < 60).then(1.0).otherwise(0.0)
         is_60 = day == 60
-    ms = ((x + shift) * _MS_PER_DAY).round().cast(pl.Int64)
+    ms = ((x + shift) * _MS_PER_DAY).round().cast(pl.Int64, strict=False)
     out = numbers.select(
         pl.when(pl.col("is_serial") & ~is_60)
         .then(base + pl.duration(milliseconds=ms))
