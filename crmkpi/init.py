@@ -6,6 +6,7 @@ names and common English and Chinese CRM labels); the user reviews and corrects 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from crmkpi.config import FILE_SUFFIXES, ReadOptions
@@ -15,7 +16,15 @@ from crmkpi.tables import TABLE_NAMES, columns_of
 
 # Labels CRMs use for canonical columns, besides the canonical name itself.
 ALIASES: dict[str, tuple[str, ...]] = {
-    "customer_id": ("customer id", "account id", "customerid", "客户编号", "客户id", "客户名称"),
+    "customer_id": (
+        "customer id",
+        "account id",
+        "customerid",
+        "account",
+        "客户编号",
+        "客户id",
+        "客户名称",
+    ),
     "deal_id": ("opportunity id", "deal id", "record id", "商机编号", "商机id"),
     "lead_id": ("lead id", "线索编号", "线索id"),
     "ticket_id": ("ticket id", "case number", "case id", "工单编号"),
@@ -23,11 +32,36 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "order_id": ("order id", "order number", "订单编号", "合同编号"),
     "response_id": ("response id", "survey id", "回访编号"),
     "activity_id": ("activity id", "task id", "跟进记录编号"),
-    "created_at": ("created date", "create date", "created time", "date/time opened", "创建时间"),
+    "created_at": (
+        "created date",
+        "create date",
+        "created time",
+        "date/time opened",
+        "engage date",
+        "创建时间",
+    ),
     "closed_at": ("close date", "closing date", "date/time closed", "预计成交日期", "成交日期"),
     "ordered_at": ("order date", "下单时间", "下单日期"),
-    "amount": ("amount", "total amount", "deal amount", "商机金额", "合同金额", "回款金额", "金额"),
-    "status": ("stage", "status", "deal stage", "lead status", "商机阶段", "状态", "审核状态"),
+    "amount": (
+        "amount",
+        "total amount",
+        "deal amount",
+        "商机金额",
+        "合同金额",
+        "回款金额",
+        "金额",
+        "close value",
+    ),
+    "status": (
+        "stage",
+        "status",
+        "deal stage",
+        "deal_stage",
+        "lead status",
+        "商机阶段",
+        "状态",
+        "审核状态",
+    ),
     "rep": (
         "owner",
         "opportunity owner",
@@ -57,25 +91,29 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _candidates(column: str) -> set[str]:
-    return {normalise_header(column)} | {normalise_header(a) for a in ALIASES.get(column, ())}
+def _key(header: str) -> str:
+    """Header words, ignoring case, width and the separators (`close_date` = `Close Date`)."""
+    return re.sub(r"[\s_\-/]+", " ", normalise_header(header)).strip()
+
+
+def _candidates(column: str) -> list[str]:
+    return [_key(column), *(_key(a) for a in ALIASES.get(column, ()))]
 
 
 def guess_mapping(headers: list[str]) -> tuple[str | None, dict[str, str]]:
-    """The best-matching table for these headers and canonical column -> source header."""
-    normalised = {normalise_header(h): h for h in headers}
-    best_table, best_mapping, best_score = None, {}, 0.0
+    """The table whose required columns all match and that matches the most columns, with its
+    canonical column -> source header mapping; (None, {}) when no table fits."""
+    normalised = {_key(h): h for h in headers}
+    best_table, best_mapping = None, {}
     for table in TABLE_NAMES:
-        mapping = {}
+        mapping: dict[str, str] = {}
         for name in columns_of(table):
             match = next((normalised[c] for c in _candidates(name) if c in normalised), None)
             if match is not None and match not in mapping.values():
                 mapping[name] = match
         required = [n for n, c in columns_of(table).items() if c.required]
-        covered = sum(1 for n in required if n in mapping)
-        score = covered / len(required) + 0.01 * len(mapping)
-        if score > best_score:
-            best_table, best_mapping, best_score = table, mapping, score
+        if all(n in mapping for n in required) and len(mapping) > len(best_mapping):
+            best_table, best_mapping = table, mapping
     return best_table, best_mapping
 
 

@@ -170,7 +170,12 @@ def test_id_mangled_by_spreadsheet(value: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("00123", "00123"), ("ABC-1E5X", "ABC-1E5X"), ("１２３", "123"), ("123456789012345678", "123456789012345678")],
+    [
+        ("00123", "00123"),
+        ("ABC-1E5X", "ABC-1E5X"),
+        ("１２３", "123"),
+        ("123456789012345678", "123456789012345678"),
+    ],
 )
 def test_id_values(value: str, expected: str) -> None:
     assert_ok(value, "id", expected)
@@ -789,7 +794,9 @@ def test_typed_uint64_beyond_int64() -> None:
 def test_typed_numbers_into_percent_and_duration() -> None:
     assert parse_series(pl.Series([50, 20]), "percent").values.to_list() == [0.5, 0.2]
     assert parse_series(pl.Series([0.5, 0.2]), "percent").values.to_list() == [0.5, 0.2]
-    minutes = parse_series(pl.Series([1.5, -1.0]), "duration", ParseOptions(duration_unit="minutes"))
+    minutes = parse_series(
+        pl.Series([1.5, -1.0]), "duration", ParseOptions(duration_unit="minutes")
+    )
     assert minutes.values.to_list() == [90.0, None]
     assert minutes.errors.to_list() == [None, "negative_duration"]
     spans = parse_series(pl.Series([timedelta(minutes=2)]), "duration")

@@ -13,6 +13,7 @@ import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import Any
 
 import polars as pl
 
@@ -191,8 +192,12 @@ def _parse_id(text: pl.Series, options: ParseOptions) -> tuple[pl.Series, pl.Ser
 # ------------------------------------------------------------------------ helpers
 
 
+def _constant(value: Any, length: int, dtype: pl.DataType | type[pl.DataType]) -> pl.Series:
+    return pl.repeat(value, length, dtype=dtype, eager=True)
+
+
 def _no_errors(length: int) -> pl.Series:
-    return pl.Series("errors", [None] * length, dtype=pl.String)
+    return _constant(None, length, pl.String).alias("errors")
 
 
 def _codes(length: int, *rules: tuple[pl.Series, str]) -> pl.Series:
@@ -741,8 +746,8 @@ def _builtin_moments(text: pl.Series, options: ParseOptions) -> _Moments:
     a, b = fields["a"], fields["b"]
     day_evidence = (nyl & a.is_between(13, 31) & (b <= 12)).fill_null(False)
     month_evidence = (nyl & b.is_between(13, 31) & (a <= 12)).fill_null(False)
-    conflict = pl.Series([False] * len(text))
-    contradicts = pl.Series([False] * len(text))
+    conflict = _constant(False, len(text), pl.Boolean)
+    contradicts = _constant(False, len(text), pl.Boolean)
     if options.dayfirst is None:
         if day_evidence.any() and month_evidence.any():
             conflict = nyl.fill_null(False)
@@ -879,7 +884,7 @@ def _excel_serial(numbers: pl.DataFrame, options: ParseOptions) -> tuple[pl.Seri
 
 def _user_format_moments(text: pl.Series, options: ParseOptions) -> _Moments:
     """The configured strptime formats, in order; the first that parses a cell wins."""
-    naive = pl.Series([None] * len(text), dtype=pl.Datetime("us"))
+    naive = _constant(None, len(text), pl.Datetime("us"))
     utc = naive.clone()
     for fmt in options.date_formats:
         parsed = text.str.to_datetime(fmt, time_unit="us", strict=False)
@@ -915,7 +920,7 @@ def _finish_moments(
     business = options.business_timezone
     local_utc = utc.dt.replace_time_zone("UTC").dt.convert_time_zone(business)
     local_utc = local_utc.dt.replace_time_zone(None)
-    no_flag = pl.Series([False] * len(naive))
+    no_flag = _constant(False, len(naive), pl.Boolean)
     nonexistent, ambiguous = no_flag, no_flag
     local_naive = naive
     if kind == "datetime" and options.source_timezone is not None:
@@ -1016,20 +1021,17 @@ def _parse_typed(
     if kind == "bool" and dtype == pl.Boolean:
         return values, _no_errors(len(values))
     if kind == "bool" and dtype.is_numeric():
-        floats = values.cast(pl.Float64)
-        truth = _choose(
-            floats == 1.0,
-            pl.Series([True] * len(values)),
-            pl.Series([None] * len(values), dtype=pl.Boolean),
-        )
-        truth = _choose(floats == 0.0, pl.Series([False] * len(values)), truth)
+        x = pl.col("x")
+        truth = pl.DataFrame({"x": values.cast(pl.Float64)}).select(
+            pl.when(x == 1.0).then(True).when(x == 0.0).then(False).otherwise(None).alias("v")
+        )["v"]
         bad = values.is_not_null() & truth.is_null()
         return truth, _codes(len(values), (bad, "unparseable_bool"))
     if kind in ("date", "datetime") and dtype == pl.Date:
         return _range_checked(values, kind, options)
     if kind in ("date", "datetime") and isinstance(dtype, pl.Datetime):
         stamps = values.cast(pl.Datetime("us", dtype.time_zone))
-        none = pl.Series([None] * len(values), dtype=pl.Datetime("us"))
+        none = _constant(None, len(values), pl.Datetime("us"))
         if dtype.time_zone is None:
             return _finish_moments(stamps, none, kind, options)
         utc = stamps.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
@@ -1092,7 +1094,7 @@ def parse_series(values: pl.Series, kind: str, options: ParseOptions = _DEFAULT_
     name = values.name
     dtype = _OUTPUT_DTYPES[kind]
     if values.dtype == pl.Null:
-        empty = pl.Series(name, [None] * len(values), dtype=dtype)
+        empty = _constant(None, len(values), dtype).alias(name)
         return Parsed(values=empty, errors=_no_errors(len(values)).alias(name))
     if values.dtype != pl.String:
         typed = _parse_typed(values, kind, options)
