@@ -923,7 +923,7 @@ def test_money_round_trip_with_thousands_separators(cents: int, decimal: str, sy
     assert got == pytest.approx(amount, abs=1e-9), text
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(values=st.lists(st.one_of(st.none(), st.text(max_size=12)), max_size=8))
 def test_any_text_gives_value_xor_error(values: list[str | None]) -> None:
     for kind in PARSE_KINDS:

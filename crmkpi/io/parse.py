@@ -1084,10 +1084,9 @@ _OUTPUT_DTYPES: dict[str, pl.DataType] = {
     "datetime": pl.Datetime("us"),
     "duration": pl.Float64(),
 }
-_DEFAULT_OPTIONS = ParseOptions()
 
 
-def parse_series(values: pl.Series, kind: str, options: ParseOptions = _DEFAULT_OPTIONS) -> Parsed:
+def parse_series(values: pl.Series, kind: str, options: ParseOptions = ParseOptions()) -> Parsed:
     """Parse one source column into the canonical type of `kind`."""
     if kind not in _PARSERS:
         raise ValueError(f"unknown parse kind {kind!r}; expected one of {PARSE_KINDS}")
