@@ -45,6 +45,7 @@ class TableReport:
     footer_rows: int = 0
     rows_skipped: int = 0
     rows_deduplicated: int = 0
+    # rows per check: a row failing one check in two columns counts once for it
     quarantined_by_check: dict[str, int] = field(default_factory=dict)
     drift_columns: list[str] = field(default_factory=list)
     missing_configured_columns: list[str] = field(default_factory=list)
@@ -82,7 +83,9 @@ def _drop_superseded(frame: pl.DataFrame, table: str, files: int) -> tuple[pl.Da
         return frame, 0
     unique = [c.name for c in columns_of(table).values() if c.unique and c.name in frame.columns]
     key = unique or [c for c in columns_of(table) if c in frame.columns]
-    stale = pl.col(FILE_INDEX) < pl.col(FILE_INDEX).max().over(key)
+    # a row whose key failed to parse (null) is nobody's older version: it is quarantined later
+    keyed = pl.all_horizontal(pl.col(k).is_not_null() for k in key) if unique else pl.lit(True)
+    stale = keyed & (pl.col(FILE_INDEX) < pl.col(FILE_INDEX).max().over(key))
     kept = frame.filter(~stale)
     return kept, frame.height - kept.height
 
@@ -197,6 +200,9 @@ def validate_table(
     clean = records.filter(~pl.col(ROW_ID).is_in(parse_failures[ROW_ID].implode()))
     present = [c for c in canonical if c in clean.columns]
     contract_failures = _contract_failures(clean.select(*present, ROW_ID), table)
+    # uniqueness is judged by _duplicate_keys over every record; pandera also counts nulls as
+    # duplicates of each other, which a missing id (already `not_nullable`) is not
+    contract_failures = contract_failures.filter(pl.col("check") != "field_uniqueness")
     failures = pl.concat(
         [parse_failures, _duplicate_keys(records, table), contract_failures]
     ).unique(maintain_order=True)
@@ -207,7 +213,7 @@ def validate_table(
     report.rows_quarantined = rejected.height
     report.quarantined_by_check = dict(
         sorted(
-            rejected.select(pl.col("check").str.split("; ").explode())["check"]
+            rejected.select(pl.col("check").str.split("; ").list.unique().explode())["check"]
             .value_counts()
             .iter_rows()
         )

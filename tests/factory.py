@@ -34,7 +34,12 @@ HEADERS = [
     "Type",
 ]
 STAGES = ["Prospecting", "Negotiation", "Closed Won", "Closed Lost"]
-STAGE_MAP = {"Prospecting": "open", "Negotiation": "open", "Closed Won": "won", "Closed Lost": "lost"}
+STAGE_MAP = {
+    "Prospecting": "open",
+    "Negotiation": "open",
+    "Closed Won": "won",
+    "Closed Lost": "lost",
+}
 REPS = ["Ann Lee", "Bo Chen", "Cara Diaz"]
 _SF_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 
@@ -48,10 +53,16 @@ def sf_id18(id15: str) -> str:
     return id15 + suffix
 
 
+_ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
 def sf_id15(i: int) -> str:
     """A 15-char, case-sensitive opportunity id (mixed case, so the checksum matters)."""
-    letters = "aBcDeFgHiJkLmNoPqRsTuVwXyZ"
-    return f"0065g00000{letters[i % 26]}{letters[(i * 7) % 26]}X{i:02d}"
+    digits = ""
+    for _ in range(4):
+        i, rest = divmod(i, 62)
+        digits = _ALNUM[rest] + digits
+    return f"0065g00000{digits[:2]}x{digits[2:]}"
 
 
 def sample_rows(n: int = 20) -> list[dict[str, str]]:
@@ -70,8 +81,8 @@ def sample_rows(n: int = 20) -> list[dict[str, str]]:
                 "Probability (%)": {"Prospecting": "10", "Negotiation": "60"}.get(
                     stage, "100" if stage == "Closed Won" else "0"
                 ),
-                "Created Date": f"1/{i + 1}/2024",
-                "Close Date": f"3/{i + 1}/2024" if closed else "",
+                "Created Date": f"1/{i % 28 + 1}/2024",
+                "Close Date": f"3/{i % 28 + 1}/2024" if closed else "",
                 "Opportunity Owner": REPS[i % 3],
                 "Type": "New Business" if i % 2 else "Existing Business",
             }
@@ -136,7 +147,9 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+        return (
+            "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+        )
     raise TypeError(type(value))
 
 
@@ -331,9 +344,7 @@ def strip_cached_values(xml: bytes) -> bytes:
 
 def add_entities(xml: bytes) -> bytes:
     """A billion-laughs style DTD in front of the root element."""
-    dtd = (
-        b'<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;">]>'
-    )
+    dtd = b'<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;">]>'
     return re.sub(rb"(<\?xml[^>]*\?>)", rb"\1" + dtd, xml, count=1)
 
 
@@ -354,3 +365,66 @@ def corrupt_parquet(path: Path, keep_fraction: float = 0.6) -> Path:
     data = path.read_bytes()
     path.write_bytes(data[: int(len(data) * keep_fraction)])
     return path
+
+
+# --- localised variants -------------------------------------------------------------------------
+
+CHINESE_HEADERS = {
+    "Opportunity ID": "商机编号",
+    "Opportunity Name": "商机名称",
+    "Account ID": "客户编号",
+    "Stage": "商机阶段",
+    "Amount": "商机金额（元）",
+    "Probability (%)": "赢单率（%）",
+    "Created Date": "创建时间",
+    "Close Date": "预计成交日期",
+    "Opportunity Owner": "负责人",
+    "Type": "商机类型",
+}
+CHINESE_REPS = ["张伟", "王芳", "李娜"]
+
+
+def with_text(
+    rows: list[dict[str, str]], names: Sequence[str], reps: Sequence[str]
+) -> list[dict[str, str]]:
+    """The sample with other deal names (`names[i % len]` + number) and rep names."""
+    return [
+        dict(
+            row,
+            **{
+                "Opportunity Name": f"{names[i % len(names)]} {i + 1}",
+                "Opportunity Owner": reps[i % len(reps)],
+            },
+        )
+        for i, row in enumerate(rows)
+    ]
+
+
+def chinese_rows(n: int = 20) -> list[dict[str, str]]:
+    return with_text(sample_rows(n), ["华东区续约项目", "北京分公司采购"], CHINESE_REPS)
+
+
+def rename(rows: Sequence[Mapping[str, str]], headers: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{headers.get(k, k): v for k, v in row.items()} for row in rows]
+
+
+def write_text(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    """Raw text, for faults the CSV writer would quote away."""
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def summary_report(rows: Sequence[Mapping[str, str]]) -> str:
+    """A Salesforce summary report grouped by Stage: the group value only on the first row of a
+    group, a Subtotal row after each group, Grand Totals at the end."""
+    headers = ["Stage", *(h for h in HEADERS if h != "Stage")]
+    lines = [",".join(headers)]
+    for stage in STAGES:
+        group = [r for r in rows if r["Stage"] == stage]
+        for i, row in enumerate(group):
+            cells = [stage if i == 0 else ""] + [_quote(row[h], ",") for h in headers[1:]]
+            lines.append(",".join(cells))
+        total = sum(float(r["Amount"]) for r in group)
+        lines.append("Subtotal,,,," + f"{total:.2f}" + "," * (len(headers) - 5))
+    lines += ["", f'"Grand Totals ({len(rows)} records)"']
+    return "\n".join(lines) + "\n"

@@ -159,7 +159,11 @@ def map_file(raw: RawFile, table: TableConfig, settings: Settings, first_row: in
         values = columns[name]
         map_errors = None
         if spec.value_map is not None:
+            # control characters and spreadsheet error literals are named as such, not as
+            # values missing from the map
+            early = parse_series(values, "text", options).errors
             values, map_errors = _apply_value_map(values, spec, null_values)
+            map_errors = pl.select(pl.coalesce(early, map_errors)).to_series()
         column = contract.get(name) or ColumnContract(name, pl.String(), False, False)
         kind = spec.parse or column.parse_kind
         column_options = replace(options, duration_unit=spec.unit) if spec.unit else options

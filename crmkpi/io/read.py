@@ -20,6 +20,7 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from xml.sax.saxutils import unescape
 
 import numpy as np
 import polars as pl
@@ -44,7 +45,7 @@ _FOOTER_LINE = re.compile(
     re.IGNORECASE,
 )
 _TOTALS_CELL = re.compile(r"^(合计|总计|總計|合計|Total|Totals|Grand Total)\b", re.IGNORECASE)
-_SUBTOTAL_CELL = re.compile(r"^(Subtotal|小计|小計)\b", re.IGNORECASE)
+_SUBTOTAL_PATTERN = r"(?i)^(sub-?totals?|小计|小計)(\b|$)"
 _RECORD_COUNT = re.compile(r"(?:\((\d[\d,]*) records?\)|共\s*(\d+)\s*条)", re.IGNORECASE)
 
 
@@ -63,6 +64,7 @@ class RawFile:
     footer_rows: int = 0
     rejected: pl.DataFrame = field(default_factory=lambda: _rejected_frame([], [], [], [], ""))
     excel_1904: bool = False
+    blank_headers: list[str] = field(default_factory=list)
 
     @property
     def rows_read(self) -> int:
@@ -227,12 +229,24 @@ def decode_to_utf8(data: bytes, encoding: str, path: Path) -> tuple[bytes, str]:
     for bom, bom_encoding in _BOMS:
         if data.startswith(bom):
             return _decode_strict(data[len(bom) :], bom_encoding, path, len(bom))
+    configured = codecs.lookup(encoding).name
+    if configured.startswith(("utf-16", "utf-32")):
+        # ASCII text in UTF-16 is valid UTF-8 byte for byte (NULs and all): no UTF-8 first
+        return _decode_strict(data, configured, path, 0)
+    head = data[:4096]
+    if head.count(0) > len(head) // 4:
+        raise FileRejectedError(
+            str(path),
+            "not_utf8",
+            'the text is full of NUL bytes: UTF-16 without a BOM? set `encoding = "utf-16-le"`',
+            line=1,
+        )
     try:
         data.decode("utf-8")
         return data, "utf-8"
     except UnicodeDecodeError as exc:
         utf8_error = exc
-    if codecs.lookup(encoding).name == "utf-8":
+    if configured == "utf-8":
         offset = utf8_error.start
         raise FileRejectedError(
             str(path),
@@ -333,14 +347,22 @@ def _record_text(buf: bytes, records: _Records, i: int) -> str:
     return buf[records.starts[i] : records.ends[i]].decode("utf-8")
 
 
-def _parse_record(text: str, delimiter: str, quote: str | None) -> list[str]:
+def _parse_record(
+    text: str, delimiter: str, quote: str | None, path: Path, line: int | np.integer
+) -> list[str]:
+    """The cells of one record (a header or footer line; data rows go through polars)."""
     reader = csv.reader(
-        io.StringIO(text),
+        [text],
         delimiter=delimiter,
         quotechar=quote or '"',
         quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE,
     )
-    return next(reader, [])
+    try:
+        return next(reader, [])
+    except csv.Error as exc:
+        raise FileRejectedError(
+            str(path), "csv_parse_error", f"a malformed record ({exc})", line=int(line)
+        ) from exc
 
 
 def _whitespace_to_csv(buf: bytes) -> bytes:
@@ -374,11 +396,12 @@ def read_csv_file(
     if nonblank.size == 0:
         raise FileRejectedError(str(path), "empty_file", "the file holds no records")
 
-    header_index, headers = _find_header(
+    header_index, headers, blank_headers = _find_header(
         buf, records, nonblank, delimiter, quote, options, expected_headers, path
     )
     body = nonblank[nonblank > header_index] if header_index >= 0 else nonblank
-    body, footer_rows = _strip_footer(buf, records, body, options.footer, delimiter, quote, path)
+    body, footer = _strip_footer(buf, records, body, options.footer, delimiter, quote, path)
+    footer_rows = int(footer.size)
     width = len(headers)
     if width == 1 and body.size == 0 and (b";" in first_line or b"\t" in first_line):
         raise FileRejectedError(
@@ -418,7 +441,20 @@ def read_csv_file(
         [f"{records.fields[i]} fields where the header has {width}" for i in ragged],
         str(path),
     )
-    return RawFile(path, "csv", "", frame, headers, encoding, footer_rows, rejected)
+    # a summary report's footer count never matches its rows: say what the file is first
+    _reject_summary_rows(frame, headers, path)
+    _check_footer_count(buf, records, footer, body.size, path)
+    return RawFile(
+        path,
+        "csv",
+        "",
+        frame,
+        headers,
+        encoding,
+        footer_rows,
+        rejected,
+        blank_headers=blank_headers,
+    )
 
 
 def _find_header(
@@ -430,12 +466,16 @@ def _find_header(
     options: ReadOptions,
     expected: set[str],
     path: Path,
-) -> tuple[int, list[str]]:
+) -> tuple[int, list[str], list[str]]:
     """The header record: the configured row, else the first of the first rows that holds every
-    expected header (title rows above the header are common in CRM exports)."""
+    expected header (title rows above the header are common in CRM exports).
+
+    Returns the record index (-1: no header), the header names and the names given to blank
+    header cells.
+    """
     if options.header_row == 0:
         width = int(records.fields[nonblank].max())
-        return -1, [f"column_{i + 1}" for i in range(width)]
+        return -1, [f"column_{i + 1}" for i in range(width)], []
     if options.header_row is not None:
         candidates = nonblank[records.lines[nonblank] == options.header_row]
         if candidates.size == 0:
@@ -445,41 +485,108 @@ def _find_header(
                 f"no record starts on line {options.header_row} (header_row)",
             )
         index = int(candidates[0])
-        return index, _header_names(
-            _parse_record(_record_text(buf, records, index), delimiter, quote),
-            path,
-            records.lines[index],
+        line = int(records.lines[index])
+        names = _parse_record(_record_text(buf, records, index), delimiter, quote, path, line)
+        return index, *_header_names(names, path, line)
+    search = [int(i) for i in nonblank[:HEADER_SEARCH_ROWS]]
+    rows = [
+        (
+            int(records.lines[i]),
+            _parse_record(_record_text(buf, records, i), delimiter, quote, path, records.lines[i]),
         )
-    for index in nonblank[:HEADER_SEARCH_ROWS]:
-        names = _parse_record(_record_text(buf, records, int(index)), delimiter, quote)
-        if expected <= {normalise_header(n) for n in names}:
-            return int(index), _header_names(names, path, records.lines[index])
-    if expected:
-        index = int(nonblank[0])
-        names = _parse_record(_record_text(buf, records, index), delimiter, quote)
-        missing = sorted(expected - {normalise_header(n) for n in names})
+        for i in search
+    ]
+    try:
+        position = pick_header_row(rows, expected, path)
+    except FileRejectedError:
+        _check_other_delimiters(buf, records, search, delimiter, expected, path)
+        raise
+    line, names = rows[position]
+    return search[position], *_header_names(names, path, line)
+
+
+_OTHER_DELIMITERS = (",", ";", "\t", "|")
+
+
+def _check_other_delimiters(
+    buf: bytes,
+    records: _Records,
+    search: list[int],
+    delimiter: str,
+    expected: set[str],
+    path: Path,
+) -> None:
+    """A header that only splits on another delimiter is a delimiter mismatch, said as such."""
+    for other in _OTHER_DELIMITERS:
+        if other == delimiter:
+            continue
+        for index in search:
+            text = _record_text(buf, records, index)
+            try:
+                names = _parse_record(text, other, '"', path, records.lines[index])
+            except FileRejectedError:
+                continue
+            if expected <= {normalise_header(n) for n in names}:
+                raise FileRejectedError(
+                    str(path),
+                    "delimiter_mismatch",
+                    f"the header splits on {other!r}, not on {delimiter!r}: set "
+                    f"`delimiter = {'tab' if other == chr(9) else other!r}` (or a `sep=` line)",
+                    line=int(records.lines[index]),
+                )
+
+
+def pick_header_row(
+    rows: Sequence[tuple[int, Sequence[str]]], expected: set[str], path: Path
+) -> int:
+    """Position in `rows` ((line, cells) of the first rows) of the first row holding every
+    expected header; without expectations, the first row.
+
+    When no row has them all, the row with most of them (at least half) is the header and the
+    file lacks columns (`missing_column`); otherwise no header is found (`header_not_found`).
+    """
+    if not expected:
+        return 0
+    found = [expected & {normalise_header(str(n)) for n in names} for _, names in rows]
+    for position, have in enumerate(found):
+        if have == expected:
+            return position
+    best = max(range(len(rows)), key=lambda p: len(found[p]))
+    line, names = rows[best]
+    missing = sorted(expected - found[best])
+    shown = ", ".join(repr(str(n)) for n in names if n is not None and str(n).strip())
+    if 2 * len(found[best]) >= len(expected):
         raise FileRejectedError(
             str(path),
-            "header_not_found",
-            f"no header row among the first {HEADER_SEARCH_ROWS} records has "
-            f"{', '.join(repr(m) for m in missing)}; headers on line "
-            f"{int(records.lines[index])}: {', '.join(repr(n) for n in names)}",
+            "missing_column",
+            f"the header lacks {', '.join(repr(m) for m in missing)} (needed by the mapping); "
+            f"headers found: {shown}",
+            line=line,
+            column=missing[0],
         )
-    index = int(nonblank[0])
-    return index, _header_names(
-        _parse_record(_record_text(buf, records, index), delimiter, quote),
-        path,
-        records.lines[index],
+    line, names = rows[0]
+    raise FileRejectedError(
+        str(path),
+        "header_not_found",
+        f"no header row among the first {HEADER_SEARCH_ROWS} rows has "
+        f"{', '.join(repr(e) for e in sorted(expected))}; first row: "
+        + ", ".join(repr(str(n)) for n in names if n is not None and str(n).strip()),
+        line=line,
     )
 
 
-def _header_names(names: list[str], path: Path, line: int | np.integer) -> list[str]:
-    """Clean header names; duplicates are rejected, blank headers named by position."""
+def _header_names(
+    names: Sequence[str], path: Path, line: int | np.integer
+) -> tuple[list[str], list[str]]:
+    """Clean header names and the names given to blank ones (`column_<i>`, by position);
+    duplicates are rejected."""
     cleaned = [unicodedata.normalize("NFKC", n).replace("\ufeff", "").strip() for n in names]
+    blanks = []
     seen: dict[str, int] = {}
     for i, name in enumerate(cleaned):
         if not name:
             cleaned[i] = f"column_{i + 1}"
+            blanks.append(cleaned[i])
             continue
         key = normalise_header(name)
         if key in seen:
@@ -491,7 +598,7 @@ def _header_names(names: list[str], path: Path, line: int | np.integer) -> list[
                 column=name,
             )
         seen[key] = i
-    return cleaned
+    return cleaned, blanks
 
 
 def _strip_footer(
@@ -502,16 +609,17 @@ def _strip_footer(
     delimiter: str,
     quote: str | None,
     path: Path,
-) -> tuple[np.ndarray, int]:
-    """Remove an export footer by rule; returns the remaining body and the footer row count.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Remove an export footer by rule; returns the remaining body and the footer records (whose
+    stated counts the caller checks once the body is known to be records).
 
     Salesforce footers (`Grand Totals (N records)`, confidentiality, copyright) only count after a
     blank line, so a deal named "Total" inside the data stays data; N is checked against the rows.
     A trailing `合计`/`总计` row (rule auto or totals) or `Total` row (rule totals) is stripped too.
     """
+    footer = body[:0]
     if rule == "none" or body.size == 0:
-        return body, 0
-    footer_rows = 0
+        return body, footer
     if rule in ("auto", "salesforce"):
         tail_start = body.size
         while tail_start > 0:
@@ -528,19 +636,17 @@ def _strip_footer(
             if blank_between or tail_start == 0:
                 footer = body[tail_start:]
                 body = body[:tail_start]
-                footer_rows = int(footer.size)
-                _check_footer_count(buf, records, footer, body.size, path)
-                _reject_summary_report(buf, records, body, delimiter, quote, path)
     if body.size and rule in ("auto", "totals"):
         last = int(body[-1])
-        cells = _parse_record(_record_text(buf, records, last), delimiter, quote)
+        cells = _parse_record(
+            _record_text(buf, records, last), delimiter, quote, path, records.lines[last]
+        )
         first = next((c.strip() for c in cells if c.strip()), "")
         pattern = _TOTALS_CELL if rule == "totals" else re.compile(r"^(合计|总计|總計|合計)")
         if pattern.match(first):
+            footer = np.concatenate(([last], footer))
             body = body[:-1]
-            footer_rows += 1
-            _check_footer_count(buf, records, np.array([last]), body.size, path)
-    return body, footer_rows
+    return body, footer
 
 
 def _check_footer_count(
@@ -560,28 +666,22 @@ def _check_footer_count(
                 )
 
 
-def _reject_summary_report(
-    buf: bytes,
-    records: _Records,
-    body: np.ndarray,
-    delimiter: str,
-    quote: str | None,
-    path: Path,
-) -> None:
-    """Summary and matrix reports carry subtotal rows; only "details only" exports are data."""
-    for index in body:
-        text = _record_text(buf, records, int(index))
-        cells = _parse_record(text, delimiter, quote)
-        first = next((c.strip() for c in cells if c.strip()), "")
-        if _SUBTOTAL_CELL.match(first) or (
-            cells and not cells[0].strip() and _TOTALS_CELL.match(first)
-        ):
-            raise FileRejectedError(
-                str(path),
-                "not_details_only_export",
-                "a subtotal row: export the report as 'Details Only'",
-                line=int(records.lines[index]),
-            )
+def _reject_summary_rows(frame: pl.DataFrame, headers: list[str], path: Path) -> None:
+    """Summary and matrix reports carry subtotal rows (their first filled cell says Subtotal /
+    小计); only "details only" exports are records, so such a file is rejected whole."""
+    if frame.height == 0 or not headers:
+        return
+    cells = [pl.col(h).cast(pl.String).str.strip_chars().replace("", None) for h in headers]
+    first = pl.coalesce(cells)
+    hits = frame.filter(first.str.contains(_SUBTOTAL_PATTERN).fill_null(False))
+    if hits.height:
+        raise FileRejectedError(
+            str(path),
+            "not_details_only_export",
+            f"{hits.height} subtotal row(s): a summary or matrix report; export it as "
+            "'Details Only'",
+            line=int(hits[SOURCE_LINE][0]),
+        )
 
 
 def _frame_from_records(
@@ -634,15 +734,65 @@ def _frame_from_records(
 
 _DIMENSION = re.compile(rb'<dimension ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"')
 _FIRST_ROW = re.compile(rb'<row[^>]*\br="(\d+)"')
-_FORMULA_WITHOUT_VALUE = re.compile(rb"<c\b[^>]*>(?:(?!</c>).)*<f\b(?:(?!</c>).)*</c>", re.DOTALL)
+_FORMULA_CELL = re.compile(rb"<c\b[^>]*(?<!/)>(?:(?!</c>).)*?<f\b(?:(?!</c>).)*</c>", re.DOTALL)
+_SHEET_ENTRY = re.compile(rb"<(?:\w+:)?sheet\b([^>]*?)/?>")
+_RELATIONSHIP = re.compile(rb"<(?:\w+:)?Relationship\b([^>]*?)/?>")
+_ATTRIBUTE = re.compile(rb'([\w:]+)="([^"]*)"')
+# calamine allocates the dimension's cells up front: a lying dimension must not reach it
+XLSX_MAX_CELLS = 200_000_000
 
 
-def _inspect_workbook(path: Path, data: bytes, sheet_index: int) -> tuple[int, bool]:
-    """Check a workbook's container before any parsing; return the sheet's first row number and
-    whether it uses the 1904 date system.
+@dataclass
+class _SheetInfo:
+    """What the container check learnt of the sheet to read."""
 
-    Rejects zip bombs and absurd dimensions (memory stays bounded), XML entity declarations
-    (billion laughs, XXE) and formula cells stored without a cached value (read as 0 otherwise).
+    name: str
+    first_row: int
+    excel_1904: bool
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + letter - 64
+    return number
+
+
+def _attributes(raw: bytes) -> dict[str, str]:
+    return {
+        key.decode().split(":")[-1]: unescape(value.decode(), {"&quot;": '"', "&apos;": "'"})
+        for key, value in _ATTRIBUTE.findall(raw)
+    }
+
+
+def _sheet_parts(archive: zipfile.ZipFile, workbook: bytes) -> list[tuple[str, str, str]]:
+    """(name, state, zip member) of every sheet, in workbook order, resolved through the
+    workbook's relationships (sheet order and part numbers need not agree)."""
+    rels_name = "xl/_rels/workbook.xml.rels"
+    rels = archive.read(rels_name) if rels_name in archive.namelist() else b""
+    targets = {}
+    for match in _RELATIONSHIP.finditer(rels):
+        attrs = _attributes(match.group(1))
+        target = attrs.get("Target", "")
+        targets[attrs.get("Id", "")] = (
+            target.lstrip("/") if target.startswith("/") else ("xl/" + target)
+        )
+    sheets = []
+    for match in _SHEET_ENTRY.finditer(workbook):
+        attrs = _attributes(match.group(1))
+        if "name" in attrs:
+            member = targets.get(attrs.get("id", ""), "")
+            sheets.append((attrs["name"], attrs.get("state", "visible"), member))
+    return sheets
+
+
+def _inspect_workbook(path: Path, data: bytes, sheet: str | None) -> _SheetInfo:
+    """Check a workbook's container before any parser sees it, and choose the sheet: the
+    configured one by name, else the first visible one (a hidden first sheet is not the data).
+
+    Rejects zip bombs and dimensions too large to allocate (memory stays bounded), a sheet that
+    fills Excel's 1,048,576 rows (the export was cut), XML entity declarations (billion laughs,
+    XXE) and formula cells stored without a cached value (read as 0 otherwise).
     """
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -663,11 +813,6 @@ def _inspect_workbook(path: Path, data: bytes, sheet_index: int) -> tuple[int, b
             raise FileRejectedError(
                 str(path), "encrypted_or_legacy_format", "the workbook is encrypted"
             )
-        workbook = archive.read("xl/workbook.xml") if "xl/workbook.xml" in names else b""
-        sheets = sorted(
-            (n for n in names if re.fullmatch(r"xl/worksheets/sheet\d+\.xml", n)),
-            key=lambda n: int(re.findall(r"\d+", n)[-1]),
-        )
         for name in names:
             if name.endswith((".xml", ".rels")):
                 with archive.open(name) as member:
@@ -678,30 +823,69 @@ def _inspect_workbook(path: Path, data: bytes, sheet_index: int) -> tuple[int, b
                         "xml_entities",
                         f"{name} declares a DTD or entities (billion laughs / XXE); refused",
                     )
-        if sheet_index >= len(sheets):
-            return 1, b'date1904="1"' in workbook or b'date1904="true"' in workbook
-        sheet_xml = archive.read(sheets[sheet_index])
+        if "xl/workbook.xml" not in names:
+            raise FileRejectedError(
+                str(path), "unreadable_workbook", "no xl/workbook.xml: not an Excel workbook"
+            )
+        workbook = archive.read("xl/workbook.xml")
+        excel_1904 = re.search(rb'date1904="(1|true)"', workbook) is not None
+        sheets = _sheet_parts(archive, workbook)
+        listed = ", ".join(repr(n) for n, _, _ in sheets)
+        if sheet is not None:
+            chosen = next((s for s in sheets if s[0] == sheet), None)
+            if chosen is None:
+                raise FileRejectedError(
+                    str(path), "sheet_not_found", f"no sheet {sheet!r}; sheets: {listed}"
+                )
+        else:
+            chosen = next((s for s in sheets if s[1] == "visible"), None)
+            if chosen is None:
+                raise FileRejectedError(
+                    str(path), "sheet_not_found", f"no visible sheet; sheets: {listed}"
+                )
+        name, _, part = chosen
+        if part not in names:
+            raise FileRejectedError(
+                str(path), "unreadable_workbook", f"sheet {name!r} has no part in the workbook"
+            )
+        sheet_xml = archive.read(part)
     first_row = 1
     dimension = _DIMENSION.search(sheet_xml[:4096])
     if dimension:
         first_row = int(dimension.group(2))
-        if dimension.group(4) and int(dimension.group(4)) - first_row > EXCEL_MAX_ROWS - 1:
-            raise FileRejectedError(
-                str(path), "sheet_too_large", "the sheet claims the full 1,048,576 rows"
-            )
+        if dimension.group(4):
+            rows = int(dimension.group(4)) - first_row + 1
+            columns = _column_number(dimension.group(3)) - _column_number(dimension.group(1)) + 1
+            if rows * columns > XLSX_MAX_CELLS:
+                raise FileRejectedError(
+                    str(path),
+                    "sheet_too_large",
+                    f"sheet {name!r} claims {rows} rows x {columns} columns; refused before "
+                    "reading",
+                )
+            if int(dimension.group(4)) >= EXCEL_MAX_ROWS:
+                raise FileRejectedError(
+                    str(path),
+                    "possible_truncated_export",
+                    f"sheet {name!r} reaches row 1,048,576, Excel's limit: the export was "
+                    "probably cut; export as CSV",
+                    line=EXCEL_MAX_ROWS,
+                )
     row = _FIRST_ROW.search(sheet_xml)
     if row:
         first_row = int(row.group(1))
-    for cell in _FORMULA_WITHOUT_VALUE.finditer(sheet_xml):
+    for cell in _FORMULA_CELL.finditer(sheet_xml):
         if b"<v>" not in cell.group(0) and b"<v " not in cell.group(0):
-            ref = re.search(rb'r="([A-Z]+\d+)"', cell.group(0))
+            ref = re.search(rb'r="([A-Z]+)(\d+)"', cell.group(0))
             raise FileRejectedError(
                 str(path),
                 "formulas_without_values",
-                f"formula cell {ref.group(1).decode() if ref else '?'} has no cached value; "
-                "open and save the workbook in Excel, or export values",
+                f"formula cell {ref.group(1).decode() + ref.group(2).decode() if ref else '?'} "
+                f"of sheet {name!r} has no cached value; open and save the workbook in Excel, "
+                "or export values",
+                line=int(ref.group(2)) if ref else None,
             )
-    return first_row, b'date1904="1"' in workbook or b'date1904="true"' in workbook
+    return _SheetInfo(name, first_row, excel_1904)
 
 
 def read_xlsx_file(
@@ -710,52 +894,55 @@ def read_xlsx_file(
     """Read one sheet of a workbook as text cells (header row detected or configured)."""
     import fastexcel
 
+    info = _inspect_workbook(path, data, options.sheet)
     try:
         reader = fastexcel.read_excel(data)
+        sheet = reader.load_sheet(info.name, header_row=None, dtypes="string")
     except Exception as exc:  # fastexcel raises its own error types for broken workbooks
         raise FileRejectedError(str(path), "unreadable_workbook", str(exc).splitlines()[0]) from exc
-    sheet_names = list(reader.sheet_names)
-    if options.sheet is not None and options.sheet not in sheet_names:
-        raise FileRejectedError(
-            str(path),
-            "sheet_not_found",
-            f"no sheet {options.sheet!r}; sheets: {', '.join(repr(s) for s in sheet_names)}",
-        )
-    sheet_index = sheet_names.index(options.sheet) if options.sheet else 0
-    first_row, excel_1904 = _inspect_workbook(path, data, sheet_index)
-    sheet = reader.load_sheet(sheet_index, header_row=None, dtypes="string")
     if sheet.total_height >= EXCEL_MAX_ROWS:
         raise FileRejectedError(
             str(path),
             "possible_truncated_export",
             "the sheet has 1,048,576 rows, Excel's limit: data may be cut",
         )
+    first_row = info.first_row
     grid = sheet.to_polars()
     grid = grid.with_columns(pl.Series(SOURCE_LINE, np.arange(first_row, first_row + grid.height)))
     cells = grid.drop(SOURCE_LINE)
     nonblank = grid.filter(~pl.all_horizontal(pl.exclude(SOURCE_LINE).is_null()))
     if nonblank.height == 0:
         raise FileRejectedError(str(path), "empty_file", "the sheet holds no rows")
-    header_pos = _xlsx_header_position(nonblank, cells.columns, options, expected_headers, path)
+    header_pos = _xlsx_header_position(nonblank, options, expected_headers, path)
+    blank_headers: list[str] = []
     if header_pos < 0:
         headers = [f"column_{i + 1}" for i in range(len(cells.columns))]
         body = nonblank
     else:
         row = nonblank.row(header_pos)
-        headers = _header_names(["" if v is None else str(v) for v in row[:-1]], path, row[-1])
+        headers, blank_headers = _header_names(
+            ["" if v is None else str(v) for v in row[:-1]], path, row[-1]
+        )
         body = nonblank.slice(header_pos + 1)
     body = body.rename(dict(zip(cells.columns, headers, strict=True)))
     body, footer_rows = _strip_sheet_footer(body, headers, options.footer, path)
     frame = body.with_columns(pl.lit(str(path)).alias(SOURCE_FILE))
-    return RawFile(path, "xlsx", "", frame, headers, None, footer_rows, excel_1904=excel_1904)
+    _reject_summary_rows(frame, headers, path)
+    return RawFile(
+        path,
+        "xlsx",
+        "",
+        frame,
+        headers,
+        None,
+        footer_rows,
+        excel_1904=info.excel_1904,
+        blank_headers=blank_headers,
+    )
 
 
 def _xlsx_header_position(
-    rows: pl.DataFrame,
-    columns: list[str],
-    options: ReadOptions,
-    expected: set[str],
-    path: Path,
+    rows: pl.DataFrame, options: ReadOptions, expected: set[str], path: Path
 ) -> int:
     if options.header_row == 0:
         return -1
@@ -766,20 +953,11 @@ def _xlsx_header_position(
                 str(path), "header_not_found", f"row {options.header_row} (header_row) is empty"
             )
         return int(matches["_pos"][0])
-    for pos, row in enumerate(rows.head(HEADER_SEARCH_ROWS).iter_rows()):
-        names = {normalise_header(str(v)) for v in row[:-1] if v is not None}
-        if expected <= names:
-            return pos
-    if expected:
-        first = [str(v) for v in rows.row(0)[:-1] if v is not None]
-        raise FileRejectedError(
-            str(path),
-            "header_not_found",
-            f"no header row among the first {HEADER_SEARCH_ROWS} rows has "
-            f"{', '.join(repr(e) for e in sorted(expected))}; first row: "
-            f"{', '.join(repr(n) for n in first)}",
-        )
-    return 0
+    candidates = [
+        (int(row[-1]), ["" if v is None else str(v) for v in row[:-1]])
+        for row in rows.head(HEADER_SEARCH_ROWS).iter_rows()
+    ]
+    return pick_header_row(candidates, expected, path)
 
 
 def _strip_sheet_footer(

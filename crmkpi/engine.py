@@ -1,0 +1,782 @@
+"""Plan and run the metric computations: one grouped pass per source, anchor and grain.
+
+The heavy work (joining facts to the calendar and aggregating them) is written against the
+narwhals lazy API, so it runs on Polars (default) or DuckDB unchanged. What follows the
+aggregation works on small per-period frames in Polars: ratios are recomputed from their two
+parts at every grain, derived and growth metrics come after, and every metric gets the complete
+period x dimension grid it is owed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import narwhals as nw
+import polars as pl
+
+from crmkpi.calendar import Calendar
+from crmkpi.errors import ConfigError
+from crmkpi.metrics import REGISTRY
+from crmkpi.metrics.base import Context, Derived, Growth, Metric, Ratio, Simple, Stock
+from crmkpi.metrics.settings import resolve_settings
+from crmkpi.views import completed_orders, customer_base
+
+DIMENSIONS = ("segment", "region", "rep", "team", "channel", "product", "category", "source")
+DEFAULT_DIMENSIONS = ("segment", "rep")
+NONE_LABEL = "(none)"
+KEY = "period_index"
+OUTPUT_COLUMNS = ("period", "period_start", "period_end", "partial_period", "grain")
+VALUE_COLUMNS = ("metric", "value", "numerator", "denominator", "unit", "previous_value", "change")
+ENGINES = ("polars", "duckdb")
+
+
+@dataclass(frozen=True)
+class ComputeOptions:
+    """What to compute: the calendar, the breakdowns, the cut-off and the metrics."""
+
+    calendar: Calendar = field(default_factory=Calendar)
+    dimensions: tuple[str, ...] = DEFAULT_DIMENSIONS
+    as_of: dt.date | None = None
+    metrics: tuple[str, ...] | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    engine: str = "polars"
+
+
+@dataclass
+class ComputeResult:
+    kpis: pl.DataFrame
+    as_of: dt.date
+    computed: list[str]
+    skipped: dict[str, str]
+    grain_skips: dict[str, list[str]]
+
+
+class _Backend:
+    """Where the aggregations run: Polars lazy frames or DuckDB relations, through narwhals."""
+
+    def __init__(self, name: str) -> None:
+        if name not in ENGINES:
+            raise ConfigError(f"engine: {name!r} is not one of {', '.join(ENGINES)}")
+        self.name = name
+        self._connection: Any = None
+        if name == "duckdb":
+            try:
+                import duckdb
+            except ImportError as exc:
+                raise ConfigError(
+                    "engine duckdb needs the optional extra: pip install 'crmkpi[duckdb]'"
+                ) from exc
+            self._connection = duckdb.connect()
+
+    def lazy(self, frame: pl.DataFrame) -> nw.LazyFrame[Any]:
+        if self._connection is None:
+            return nw.from_native(frame.lazy())
+        return nw.from_native(self._connection.from_arrow(frame.to_arrow()))
+
+    def collect(self, frame: nw.LazyFrame[Any]) -> pl.DataFrame:
+        collected = frame.collect()
+        native = collected.to_native()
+        return native if isinstance(native, pl.DataFrame) else pl.from_arrow(native)
+
+
+# --- sources and dimensions ---------------------------------------------------------------------
+
+
+@dataclass
+class Source:
+    """A table or view ready for aggregation: dimension columns resolved, nulls as (none)."""
+
+    name: str
+    frame: pl.DataFrame
+    dimensions: set[str]
+
+
+def _dimension_column(name: str, frame: pl.DataFrame) -> str | None:
+    candidates = {"source": ("source", "lead_source")}.get(name, (name,))
+    return next((c for c in candidates if c in frame.columns), None)
+
+
+def resolve_dimensions(
+    name: str,
+    frame: pl.DataFrame,
+    wanted: Sequence[str],
+    customers: pl.DataFrame | None,
+    reps: pl.DataFrame | None,
+) -> Source:
+    """Attach each wanted dimension: the table's own column wins as a whole column; else
+    segment/region through customer_id, team through rep."""
+    supplied: set[str] = set()
+    columns: dict[str, pl.Expr] = {}
+    for dimension in wanted:
+        own = _dimension_column(dimension, frame)
+        if own is not None:
+            columns[dimension] = pl.col(own)
+            supplied.add(dimension)
+            continue
+        if (
+            dimension in ("segment", "region")
+            and customers is not None
+            and "customer_id" in frame.columns
+            and customers[dimension].is_not_null().any()
+        ):
+            lookup = customers.select("customer_id", pl.col(dimension).alias(f"__{dimension}"))
+            frame = frame.join(lookup, on="customer_id", how="left")
+            columns[dimension] = pl.col(f"__{dimension}")
+            supplied.add(dimension)
+        elif (
+            dimension == "team"
+            and reps is not None
+            and "team" in reps.columns
+            and "rep" in frame.columns
+        ):
+            lookup = reps.select("rep", pl.col("team").alias("__team"))
+            frame = frame.join(lookup, on="rep", how="left")
+            columns[dimension] = pl.col("__team")
+            supplied.add(dimension)
+    frame = frame.with_columns(
+        expr.cast(pl.String).fill_null(NONE_LABEL).alias(f"dim:{d}") for d, expr in columns.items()
+    )
+    return Source(name, frame.drop([c for c in frame.columns if c.startswith("__")]), supplied)
+
+
+def grains(dimensions: Sequence[str]) -> list[tuple[str, ...]]:
+    """The total plus every combination of the breakdown dimensions, coarse to fine."""
+    return [
+        combo
+        for size in range(len(dimensions) + 1)
+        for combo in itertools.combinations(dimensions, size)
+    ]
+
+
+def grain_name(dims: Sequence[str]) -> str:
+    return "+".join(dims) if dims else "total"
+
+
+# --- planning -----------------------------------------------------------------------------------
+
+
+def _missing(metric: Metric, sources: Mapping[str, pl.DataFrame]) -> str | None:
+    """Why a metric reading tables directly cannot be computed, or None."""
+    for table, columns in metric.table_columns.items():
+        if table not in sources:
+            return f"table {table} not given"
+        absent = [c for c in columns if c not in sources[table].columns]
+        if absent:
+            return f"{table} lacks column(s) {', '.join(absent)}"
+    return None
+
+
+def plan(
+    names: Sequence[str], sources: Mapping[str, pl.DataFrame], settings: Mapping[str, Any]
+) -> tuple[list[str], dict[str, str], dict[str, str]]:
+    """The computable metrics in dependency order, the skipped ones with the reason, and the
+    metrics whose result is another's (a setting's variant, or a fallback)."""
+    skipped: dict[str, str] = {}
+    aliases: dict[str, str] = {}
+    ordered = REGISTRY.order(names)
+    for name in ordered:
+        metric = REGISTRY[name]
+        if metric.variant and settings.get(metric.variant[0]) == metric.variant[1]:
+            target = metric.variant[2]
+            if target in skipped:
+                skipped[name] = skipped[target]
+            else:
+                aliases[name] = target
+            continue
+        reason = _missing(metric, sources)
+        if reason is None:
+            blocked = [
+                i
+                for i in metric.inputs
+                if i in skipped and not (isinstance(metric, Derived) and i in metric.optional)
+            ]
+            if blocked:
+                reason = f"needs {blocked[0]} ({skipped[blocked[0]]})"
+        if reason is not None and metric.fallback and metric.fallback not in skipped:
+            aliases[name] = metric.fallback
+        elif reason is not None:
+            skipped[name] = reason
+    return [n for n in ordered if n not in skipped], skipped, aliases
+
+
+def _date(frame: pl.DataFrame, column: str) -> pl.Expr:
+    dtype = frame.schema[column]
+    return pl.col(column).dt.date() if isinstance(dtype, pl.Datetime) else pl.col(column)
+
+
+def _date_range(
+    sources: Mapping[str, pl.DataFrame], anchors: set[tuple[str, str]], as_of: dt.date | None
+) -> tuple[dt.date | None, dt.date | None]:
+    """(earliest anchor date <= as-of, latest anchor date) over the anchors in use."""
+    lows, highs = [], []
+    for source, anchor in anchors:
+        frame = sources[source]
+        dates = frame.select(_date(frame, anchor).alias("d"))["d"].drop_nulls()
+        if as_of is not None:
+            dates = dates.filter(dates <= as_of)
+        if dates.len():
+            lows.append(dates.min())
+            highs.append(dates.max())
+    return (min(lows) if lows else None), (max(highs) if highs else None)  # type: ignore[type-var]
+
+
+# --- aggregation (narwhals: runs on every engine) -----------------------------------------------
+
+_NUM, _DEN, _VAL = "|num", "|den", "|val"
+
+
+def _guarded(value: nw.Expr, condition: nw.Expr | None) -> nw.Expr:
+    return value if condition is None else nw.when(condition).then(value)
+
+
+def _aggregates(metric: Simple, ctx: Context) -> list[nw.Expr]:
+    """The aggregate expressions of one simple metric (count, sum, mean as sum and count, ...)."""
+    condition = metric.condition(ctx)
+    value = _guarded(metric.value_expr(ctx), condition)
+    name = metric.name
+    if metric.agg == "count":
+        counted = nw.len() if condition is None else condition.cast(nw.Int64).sum()
+        return [counted.alias(name + _VAL)]
+    if metric.agg == "sum":
+        return [value.sum().alias(name + _VAL)]
+    if metric.agg == "mean":
+        return [value.sum().alias(name + _NUM), value.count().alias(name + _DEN)]
+    if metric.agg == "median":
+        return [value.median().alias(name + _VAL)]
+    if metric.agg == "n_unique":
+        return [(value.n_unique() - (value.null_count() > 0).cast(nw.Int64)).alias(name + _VAL)]
+    raise ValueError(f"{name}: aggregate {metric.agg} is not a single-pass aggregate")
+
+
+@dataclass
+class _Grain:
+    dims: tuple[str, ...]
+
+    @property
+    def keys(self) -> list[str]:
+        return [KEY, *(f"dim:{d}" for d in self.dims)]
+
+
+class _Computation:
+    """One run of the engine over prepared sources."""
+
+    def __init__(
+        self, sources: dict[str, Source], backend: _Backend, calendar: pl.DataFrame, ctx: Context
+    ) -> None:
+        self.sources = sources
+        self.backend = backend
+        self.calendar = calendar
+        self.calendar_lazy = backend.lazy(
+            calendar.select("date", KEY, "period_start", "period_end")
+        )
+        self.ctx = ctx
+
+    def _facts(self, source: Source, anchor: str, columns: set[str], grain: _Grain) -> Any:
+        """The source's rows joined to their period by the anchor date (later rows fall out)."""
+        frame = source.frame
+        keep = sorted((columns | {anchor}) & set(frame.columns))
+        selected = frame.select(
+            *keep, *(f"dim:{d}" for d in grain.dims), _date(frame, anchor).alias("__date")
+        )
+        lazy = self.backend.lazy(selected)
+        return lazy.join(self.calendar_lazy, left_on="__date", right_on="date", how="inner")
+
+    def simple(self, metrics: list[Simple], grain: _Grain) -> pl.DataFrame:
+        """Every single-pass simple metric of one source and anchor: ONE group_by."""
+        first = metrics[0]
+        columns = {c for m in metrics for c in m.table_columns[m.table]}
+        facts = self._facts(self.sources[first.table], first.anchor, columns, grain)
+        aggregates = [e for m in metrics for e in _aggregates(m, self.ctx)]
+        return self.backend.collect(facts.group_by(grain.keys).agg(*aggregates))
+
+    def entities(self, metric: Simple, grain: _Grain) -> pl.DataFrame:
+        """count_entities: aggregate per entity within the cell, then count those that qualify.
+        retained: entities present in the cell and in the same cell of the previous period."""
+        assert metric.entity
+        columns = set(metric.table_columns[metric.table])
+        facts = self._facts(self.sources[metric.table], metric.anchor, columns, grain)
+        condition = metric.condition(self.ctx)
+        if condition is not None:
+            facts = facts.filter(condition)
+        if metric.agg == "retained":
+            present = facts.select(*grain.keys, metric.entity).unique()
+            earlier = present.with_columns((nw.col(KEY) + 1).alias(KEY), nw.lit(1).alias("__was"))
+            both = earlier.join(
+                present.with_columns(nw.lit(1).alias("__is")),
+                on=[*grain.keys, metric.entity],
+                how="left",
+            )
+            counted = both.group_by(grain.keys).agg(
+                nw.col("__is").fill_null(0).sum().alias(metric.name + _NUM),
+                nw.len().alias(metric.name + _DEN),
+            )
+            return self.backend.collect(counted)
+        assert metric.per_entity and metric.having
+        per_entity = facts.group_by([*grain.keys, metric.entity]).agg(
+            metric.per_entity(self.ctx).alias("__per_entity")
+        )
+        qualifies = metric.having(nw.col("__per_entity"), self.ctx).cast(nw.Int64)
+        counted = per_entity.group_by(grain.keys).agg(qualifies.sum().alias(metric.name + _VAL))
+        return self.backend.collect(counted)
+
+    def stock(self, metric: Stock, grain: _Grain) -> pl.DataFrame:
+        """Net openings per period (openings before the grid in period -1), as two passes."""
+        source = self.sources[metric.table]
+        frame = source.frame
+        total = metric.value(self.ctx).cast(nw.Float64).sum() if metric.value else nw.len()
+        parts = []
+        for column, sign, where in (
+            (metric.opened, 1, metric.where),
+            (metric.closed, -1, metric.closed_where),
+        ):
+            keep = sorted(set(metric.table_columns[metric.table]) & set(frame.columns))
+            selected = frame.select(
+                *keep, *(f"dim:{d}" for d in grain.dims), _date(frame, column).alias("__date")
+            )
+            lazy = self.backend.lazy(selected).filter(
+                ~nw.col("__date").is_null() & (nw.col("__date") <= nw.lit(self.ctx.as_of))
+            )
+            for rule in (metric.where, where):
+                if rule is not None:
+                    lazy = lazy.filter(rule(self.ctx))
+            lazy = lazy.join(
+                self.calendar_lazy.select("date", KEY),
+                left_on="__date",
+                right_on="date",
+                how="left",
+            )
+            lazy = lazy.with_columns(nw.col(KEY).fill_null(-1))
+            parts.append(
+                self.backend.collect(lazy.group_by(grain.keys).agg((total * sign).alias("__net")))
+            )
+        return (
+            pl.concat(
+                [
+                    p.with_columns(pl.col(KEY).cast(pl.Int32), pl.col("__net").cast(pl.Float64))
+                    for p in parts
+                ]
+            )
+            .group_by(grain.keys)
+            .agg(pl.col("__net").sum())
+        )
+
+
+# --- assembly (small frames, Polars) ------------------------------------------------------------
+
+_ZERO_WHEN_EMPTY = ("count", "sum", "n_unique", "count_entities")
+_TWO_PASS = ("count_entities", "retained")
+
+
+def _metric_frame(
+    values: pl.DataFrame, grid: pl.DataFrame, metric: Simple, grain: _Grain
+) -> pl.DataFrame:
+    """One simple metric on its complete grid: value, numerator, denominator."""
+    name = metric.name
+    if metric.agg in ("mean", "retained"):
+        parts = values.select(
+            *grain.keys,
+            pl.col(name + _NUM).cast(pl.Float64).alias("numerator"),
+            pl.col(name + _DEN).cast(pl.Float64).alias("denominator"),
+        )
+        filled = grid.join(parts, on=grain.keys, how="left").with_columns(
+            pl.col("numerator", "denominator").fill_null(0.0)
+        )
+        return filled.with_columns(_divide(pl.col("numerator"), pl.col("denominator")))
+    parts = values.select(*grain.keys, pl.col(name + _VAL).cast(pl.Float64).alias("value"))
+    filled = grid.join(parts, on=grain.keys, how="left")
+    if metric.agg in _ZERO_WHEN_EMPTY:
+        filled = filled.with_columns(pl.col("value").fill_null(0.0))
+    return filled.with_columns(
+        pl.lit(None, pl.Float64).alias("numerator"), pl.lit(None, pl.Float64).alias("denominator")
+    )
+
+
+def _as_expr(value: Any) -> pl.Expr:
+    """Derived formulas return expressions (or a `when/then` without otherwise, or a number)."""
+    if isinstance(value, pl.Expr):
+        return value
+    if hasattr(value, "otherwise"):
+        return value.otherwise(None)
+    return pl.lit(value)
+
+
+def _divide(numerator: pl.Expr, denominator: pl.Expr, scale: float = 1.0) -> pl.Expr:
+    """A zero or missing denominator gives null, never 0, inf or NaN."""
+    return (
+        pl.when(denominator.is_not_null() & (denominator != 0))
+        .then(numerator / denominator * scale)
+        .otherwise(None)
+        .alias("value")
+    )
+
+
+def _combine(frames: list[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
+    """Outer-join input metric frames on the grid keys; columns value_0, value_1, ..."""
+    combined = frames[0].select(*keys, pl.col("value").alias("value_0"))
+    for i, frame in enumerate(frames[1:], start=1):
+        combined = combined.join(
+            frame.select(*keys, pl.col("value").alias(f"value_{i}")),
+            on=keys,
+            how="full",
+            coalesce=True,
+        )
+    return combined
+
+
+def _stock_frame(
+    net: pl.DataFrame, grid: pl.DataFrame, metric: Stock, grain: _Grain
+) -> pl.DataFrame:
+    """Balance at each period's end (or start): cumulative net openings, from period -1 on."""
+    dims = grain.keys[1:]
+    carried = net.filter(pl.col(KEY) == -1).drop(KEY).rename({"__net": "__carried"})
+    per_period = grid.join(net, on=grain.keys, how="left").with_columns(
+        pl.col("__net").fill_null(0.0)
+    )
+    per_period = (
+        per_period.join(carried, on=dims, how="left")
+        if dims
+        else per_period.with_columns(pl.lit(carried["__carried"].sum()).alias("__carried"))
+    )
+    balance = per_period.sort(KEY).with_columns(
+        (pl.col("__net").cum_sum().over(dims) if dims else pl.col("__net").cum_sum())
+        .add(pl.col("__carried").fill_null(0.0))
+        .alias("__end")
+    )
+    value = pl.col("__end") if metric.boundary == "end" else pl.col("__end") - pl.col("__net")
+    return balance.select(
+        *grain.keys,
+        value.alias("value"),
+        pl.lit(None, pl.Float64).alias("numerator"),
+        pl.lit(None, pl.Float64).alias("denominator"),
+    )
+
+
+def _growth_frame(
+    base: pl.DataFrame, metric: Growth, grain: _Grain, periods: pl.DataFrame
+) -> pl.DataFrame:
+    """(value - base value) / base value, the base being the previous period or a year before."""
+    dims = grain.keys[1:]
+    dated = base.join(periods.select(KEY, "period_start"), on=KEY)
+    if metric.lag == "previous":
+        earlier = dated.select(*dims, (pl.col(KEY) + 1).alias(KEY), pl.col("value").alias("__b"))
+        joined = dated.join(earlier, on=grain.keys, how="left")
+    else:
+        earlier = dated.select(
+            *dims,
+            pl.col("period_start").dt.offset_by("1y").alias("period_start"),
+            pl.col("value").alias("__b"),
+        )
+        joined = dated.join(earlier, on=[*dims, "period_start"], how="left")
+    return joined.select(
+        *grain.keys,
+        _divide(pl.col("value") - pl.col("__b"), pl.col("__b")),
+        (pl.col("value") - pl.col("__b")).alias("numerator"),
+        pl.col("__b").alias("denominator"),
+    )
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+def prepare_sources(
+    tables: Mapping[str, pl.DataFrame],
+    as_of: dt.date,
+    settings: Mapping[str, Any],
+    dimensions: Sequence[str],
+) -> tuple[dict[str, Source], str | None]:
+    """Canonical tables plus views, with their dimension columns resolved."""
+    frames = {name: frame for name, frame in tables.items()}
+    base, churn_source = customer_base(
+        tables.get("customers"), tables.get("orders"), as_of, settings
+    )
+    if churn_source is not None or base.height:
+        frames["customer_base"] = base
+    if "orders" in tables:
+        orders = completed_orders(tables["orders"]).filter(pl.col("ordered_at") < _end(as_of))
+        first = orders.group_by("customer_id").agg(
+            pl.col("ordered_at").min().dt.date().alias("customer_first_order_on")
+        )
+        frames["completed_orders"] = orders.join(first, on="customer_id", how="left")
+    if base.height:
+        acquired = base.select("customer_id", pl.col("acquired_on").alias("customer_acquired_on"))
+        for name, frame in frames.items():
+            if name not in ("customer_base", "completed_orders") and "customer_id" in frame.columns:
+                frames[name] = frame.join(acquired, on="customer_id", how="left")
+    customers = base if base.height else None
+    reps = tables.get("reps")
+    sources = {
+        name: resolve_dimensions(name, frame, dimensions, customers, reps)
+        for name, frame in frames.items()
+    }
+    return sources, churn_source
+
+
+def _end(as_of: dt.date) -> dt.datetime:
+    return dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
+
+
+def _anchors(names: Sequence[str]) -> set[tuple[str, str]]:
+    anchors = set()
+    for name in names:
+        metric = REGISTRY[name]
+        if isinstance(metric, Simple):
+            anchors.add((metric.table, metric.anchor))
+        elif isinstance(metric, Stock):
+            anchors.add((metric.table, metric.opened))
+    return anchors
+
+
+def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> ComputeResult:
+    """Compute the requested metrics (default: all) into DESIGN.md's tidy long table."""
+    settings = resolve_settings(options.settings)
+    unknown_dims = [d for d in options.dimensions if d not in DIMENSIONS]
+    if unknown_dims:
+        raise ConfigError(
+            f"by: unknown dimension(s) {', '.join(unknown_dims)}; "
+            f"choose from {', '.join(DIMENSIONS)}"
+        )
+    wanted = list(options.metrics) if options.metrics else [m.name for m in REGISTRY.outputs()]
+    unknown = [n for n in wanted if n not in REGISTRY.metrics]
+    if unknown:
+        raise ConfigError(f"metrics: unknown metric(s) {', '.join(unknown)}")
+    table_anchors = {
+        (t, a)
+        for t, a in _anchors(REGISTRY.order(wanted))
+        if t in tables and a in tables[t].columns
+    }
+    low, high = _date_range(tables, table_anchors, options.as_of)
+    as_of = options.as_of or high
+    if as_of is None:
+        raise ConfigError("as-of: the inputs hold no dated rows; give --as-of")
+    sources, churn_source = prepare_sources(tables, as_of, settings, options.dimensions)
+    frames = {name: s.frame for name, s in sources.items()}
+    if churn_source is None and "customer_base" in frames:
+        frames["customer_base"] = frames["customer_base"].drop("churned_on")
+    names, skipped, aliases = plan(wanted, frames, {**settings, "churn_source": churn_source})
+    all_anchors = {(t, a) for t, a in _anchors(names) if t in frames}
+    low, _ = _date_range(frames, all_anchors, as_of)
+    calendar = options.calendar.table(low or as_of, as_of)
+    periods = options.calendar.periods(low or as_of, as_of)
+    ctx = Context(settings, as_of, _periods_per_year(options.calendar, periods))
+    run = _Computation(sources, _Backend(options.engine), calendar, ctx)
+    periods = periods.with_columns(
+        ((pl.col("period_end") - pl.col("period_start")).dt.total_days() + 1)
+        .cast(pl.Float64)
+        .alias("__period_days")
+    )
+    outputs = []
+    grain_skips: dict[str, list[str]] = {}
+    by_grain: dict[tuple[str, ...], dict[str, pl.DataFrame]] = {}
+    for dims in grains(options.dimensions):
+        grain = _Grain(dims)
+        results, missing = _compute_grain(run, names, aliases, grain, periods, by_grain)
+        by_grain[dims] = results
+        for name in missing:
+            grain_skips.setdefault(name, []).append(grain_name(dims))
+        outputs.extend(
+            _long(frame, REGISTRY[name], grain, options.dimensions)
+            for name, frame in results.items()
+            if REGISTRY[name].output and name in wanted
+        )
+    kpis = _finish(outputs, periods, options.dimensions)
+    computed = sorted({n for n in names if n in wanted})
+    return ComputeResult(
+        kpis, as_of, computed, {k: v for k, v in skipped.items() if k in wanted}, grain_skips
+    )
+
+
+def _periods_per_year(calendar: Calendar, periods: pl.DataFrame) -> float:
+    """k of the CLV formula: month 12, quarter 4, year 1, all = 365.25 / days in the range."""
+    per_year = {"day": 365.25, "week": 365.25 / 7, "month": 12.0, "quarter": 4.0, "year": 1.0}
+    if calendar.grain in per_year:
+        return per_year[calendar.grain]
+    days = (periods["period_end"][0] - periods["period_start"][0]).days + 1
+    return 365.25 / days
+
+
+def _compute_grain(
+    run: _Computation,
+    names: list[str],
+    aliases: Mapping[str, str],
+    grain: _Grain,
+    periods: pl.DataFrame,
+    by_grain: Mapping[tuple[str, ...], Mapping[str, pl.DataFrame]],
+) -> tuple[dict[str, pl.DataFrame], list[str]]:
+    """Every metric at one grain; those the grain's dimensions cannot reach are listed."""
+    results: dict[str, pl.DataFrame] = {}
+    missing: list[str] = []
+    single_pass: dict[tuple[str, str], list[Simple]] = {}
+    for name in names:
+        metric = REGISTRY[name]
+        if (
+            isinstance(metric, Simple)
+            and metric.agg not in _TWO_PASS
+            and set(grain.dims) <= run.sources[metric.table].dimensions
+        ):
+            single_pass.setdefault((metric.table, metric.anchor), []).append(metric)
+    aggregated = {key: run.simple(group, grain) for key, group in single_pass.items()}
+    observed: dict[str, list[pl.DataFrame]] = {}
+    for (table, _), frame in aggregated.items():
+        observed.setdefault(table, []).append(frame.select(grain.keys[1:]))
+    tuples = {
+        t: (pl.concat(f).unique() if grain.dims else pl.DataFrame()) for t, f in observed.items()
+    }
+
+    def grid(table: str) -> pl.DataFrame:
+        index = periods.select(pl.col(KEY))
+        if not grain.dims:
+            return index
+        seen = tuples.get(table)
+        if seen is None or seen.height == 0:
+            return index.clear().join(
+                pl.DataFrame(schema={k: pl.String for k in grain.keys[1:]}), how="cross"
+            )
+        return index.join(seen, how="cross")
+
+    for name in names:
+        metric = REGISTRY[name]
+        if not set(metric.requires) <= set(grain.dims):
+            continue
+        if name in aliases:
+            if aliases[name] in results:
+                results[name] = results[aliases[name]]
+            else:
+                missing.append(name)
+            continue
+        optional = metric.optional if isinstance(metric, Derived) else ()
+        inputs_missing = [i for i in metric.inputs if i not in results and i not in optional]
+        if inputs_missing:
+            missing.append(name)
+            continue
+        if isinstance(metric, Simple | Stock) and not (
+            set(grain.dims) <= run.sources[metric.table].dimensions
+        ):
+            missing.append(name)
+            continue
+        if isinstance(metric, Simple) and metric.agg in _TWO_PASS:
+            values = run.entities(metric, grain)
+            frame = _metric_frame(
+                values.with_columns(pl.col(KEY).cast(pl.Int32)), grid(metric.table), metric, grain
+            )
+        elif isinstance(metric, Simple):
+            values = aggregated[(metric.table, metric.anchor)]
+            frame = _metric_frame(
+                values.with_columns(pl.col(KEY).cast(pl.Int32)), grid(metric.table), metric, grain
+            )
+        elif isinstance(metric, Stock):
+            net = run.stock(metric, grain)
+            stock_grid = grid(metric.table)
+            if grain.dims:
+                extra = net.select(grain.keys[1:]).unique()
+                stock_grid = periods.select(KEY).join(
+                    pl.concat([stock_grid.select(grain.keys[1:]), extra]).unique(), how="cross"
+                )
+            frame = _stock_frame(net, stock_grid, metric, grain)
+        elif isinstance(metric, Ratio) and metric.denominator_without:
+            parent = tuple(d for d in grain.dims if d != metric.denominator_without)
+            whole = by_grain[parent][metric.denominator]
+            parent_keys = [KEY, *(f"dim:{d}" for d in parent)]
+            combined = (
+                results[metric.numerator]
+                .select(*grain.keys, pl.col("value").alias("value_0"))
+                .join(
+                    whole.select(*parent_keys, pl.col("value").alias("value_1")),
+                    on=parent_keys,
+                    how="left",
+                )
+            )
+            frame = combined.select(
+                *grain.keys,
+                _divide(pl.col("value_0"), pl.col("value_1"), metric.scale),
+                pl.col("value_0").alias("numerator"),
+                pl.col("value_1").alias("denominator"),
+            )
+        elif isinstance(metric, Ratio):
+            combined = _combine(
+                [results[metric.numerator], results[metric.denominator]], grain.keys
+            )
+            frame = combined.select(
+                *grain.keys,
+                _divide(pl.col("value_0"), pl.col("value_1"), metric.scale),
+                pl.col("value_0").alias("numerator"),
+                pl.col("value_1").alias("denominator"),
+            )
+        elif isinstance(metric, Derived):
+            present = [i for i in metric.inputs if i in results]
+            combined = _combine([results[i] for i in present], grain.keys).join(
+                periods.select(KEY, "__period_days"), on=KEY, how="left"
+            )
+            columns: dict[str, pl.Expr | None] = {
+                i: pl.col(f"value_{k}") for k, i in enumerate(present)
+            }
+            columns.update({i: None for i in metric.inputs if i not in results})
+            frame = combined.select(
+                *grain.keys,
+                _as_expr(metric.compute(columns, run.ctx)).cast(pl.Float64).alias("value"),
+                pl.lit(None, pl.Float64).alias("numerator"),
+                pl.lit(None, pl.Float64).alias("denominator"),
+            )
+            frame = frame.with_columns(
+                pl.when(pl.col("value").is_nan() | pl.col("value").is_infinite())
+                .then(None)
+                .otherwise(pl.col("value"))
+                .alias("value")
+            )
+        elif isinstance(metric, Growth):
+            frame = _growth_frame(results[metric.base], metric, grain, periods)
+        else:  # pragma: no cover - the registry only holds the five types
+            raise TypeError(type(metric).__name__)
+        results[name] = frame.with_columns(pl.col(KEY).cast(pl.Int32))
+    return results, missing
+
+
+def _long(
+    frame: pl.DataFrame, metric: Metric, grain: _Grain, dimensions: Sequence[str]
+) -> pl.DataFrame:
+    return frame.select(
+        pl.col(KEY),
+        pl.lit(grain_name(grain.dims)).alias("grain"),
+        *(
+            (pl.col(f"dim:{d}") if d in grain.dims else pl.lit(None, pl.String)).alias(d)
+            for d in dimensions
+        ),
+        pl.lit(metric.name).alias("metric"),
+        pl.col("value").cast(pl.Float64),
+        pl.col("numerator").cast(pl.Float64),
+        pl.col("denominator").cast(pl.Float64),
+        pl.lit(metric.unit).alias("unit"),
+    )
+
+
+def _finish(
+    outputs: list[pl.DataFrame], periods: pl.DataFrame, dimensions: Sequence[str]
+) -> pl.DataFrame:
+    """Attach period columns, previous values and changes; sort; fix the column order."""
+    dims = list(dimensions)
+    schema = {
+        KEY: pl.Int32,
+        "grain": pl.String,
+        **{d: pl.String for d in dims},
+        "metric": pl.String,
+        "value": pl.Float64,
+        "numerator": pl.Float64,
+        "denominator": pl.Float64,
+        "unit": pl.String,
+    }
+    long = pl.concat(outputs) if outputs else pl.DataFrame(schema=schema)
+    series = ["grain", *dims, "metric"]
+    long = (
+        long.sort(KEY)
+        .with_columns(pl.col("value").shift(1).over(series, order_by=KEY).alias("previous_value"))
+        .with_columns((pl.col("value") - pl.col("previous_value")).alias("change"))
+    )
+    grain_order = {grain_name(g): i for i, g in enumerate(grains(dimensions))}
+    long = long.join(periods, on=KEY, how="left").with_columns(
+        pl.col("grain").replace_strict(grain_order, return_dtype=pl.Int32).alias("__grain_order")
+    )
+    long = long.sort([KEY, "__grain_order", *dims, "metric"], nulls_last=False)
+    return long.select(*OUTPUT_COLUMNS, *dims, *VALUE_COLUMNS)

@@ -1,0 +1,443 @@
+"""Customers and orders (orders, customers, spend): KPI_CATALOGUE.md, section 2.
+
+Order metrics read the `completed_orders` view (status completed or null, `order_key` grouping
+lines into orders); customer-base metrics read `customer_base` (acquisition and churn dates).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import narwhals as nw
+import polars as pl
+
+from crmkpi.metrics.base import Context, Derived, Metric, Ratio, Simple, Stock
+
+FAMILY = "customers"
+ORDERS = "completed_orders"
+BASE = "customer_base"
+AVERAGE_DAYS_PER_MONTH = 365.25 / 12
+
+
+def _orders(name: str, en: str, zh: str, formula: str, **kw: Any) -> Simple:
+    return Simple(
+        name=name,
+        title_en=en,
+        title_zh=zh,
+        family=FAMILY,
+        table=ORDERS,
+        anchor="ordered_at",
+        formula=formula,
+        **kw,
+    )
+
+
+def _first_order_in_period(ctx: Context) -> nw.Expr:
+    return (nw.col("customer_first_order_on") >= nw.col("period_start")) & (
+        nw.col("customer_first_order_on") <= nw.col("period_end")
+    )
+
+
+def _clv(values: Mapping[str, Any], ctx: Context) -> Any:
+    """aov x purchase frequency x periods a year x expected lifetime (years) x margin."""
+    k = ctx.periods_per_year
+    fixed = ctx.settings["clv_lifetime_years"]
+    churn = values["churn_rate"]
+    if fixed is not None:
+        lifetime = pl.when(churn.is_not_null()).then(pl.lit(float(fixed)))
+    else:
+        cap = float(ctx.settings["clv_max_years"])
+        lifetime = (
+            pl.when(churn > 0)
+            .then(pl.min_horizontal(1.0 / (churn * k), pl.lit(cap)))
+            .when(churn == 0)
+            .then(pl.lit(cap))
+        )
+    margin = pl.lit(1.0)
+    if values.get("gross_profit") is not None:
+        margin = pl.when(values["revenue"] > 0).then(values["gross_profit"] / values["revenue"])
+    return values["average_order_value"] * values["purchase_frequency"] * k * lifetime * margin
+
+
+def _cac_payback(values: Mapping[str, Any], ctx: Context) -> Any:
+    """Months of per-customer gross profit (else revenue) that pay back the CAC."""
+    profit = values["gross_profit"] if values.get("gross_profit") is not None else values["revenue"]
+    months = pl.col("__period_days") / AVERAGE_DAYS_PER_MONTH
+    monthly_per_customer = profit / values["active_customers"] / months
+    return pl.when(monthly_per_customer > 0).then(values["cac"] / monthly_per_customer)
+
+
+METRICS: list[Metric] = [
+    _orders(
+        "revenue",
+        "Revenue",
+        "销售额",
+        "sum of amount of completed orders",
+        unit="currency",
+        agg="sum",
+        column="amount",
+    ),
+    _orders(
+        "orders_count",
+        "Orders",
+        "成交笔数",
+        "distinct completed orders (order_id, else rows)",
+        unit="count",
+        agg="n_unique",
+        column="order_key",
+    ),
+    Ratio(
+        name="average_order_value",
+        title_en="Average order value",
+        title_zh="客单价 (AUS)",
+        family=FAMILY,
+        unit="currency",
+        numerator="revenue",
+        denominator="orders_count",
+        formula="revenue / orders_count",
+    ),
+    _orders(
+        "units",
+        "Units",
+        "销售件数",
+        "sum of quantity of completed orders",
+        unit="count",
+        agg="sum",
+        column="quantity",
+        output=False,
+    ),
+    Ratio(
+        name="units_per_transaction",
+        title_en="Units per transaction",
+        title_zh="客单件 (UPT)",
+        family=FAMILY,
+        unit="ratio",
+        numerator="units",
+        denominator="orders_count",
+        formula="sum of quantity / orders_count",
+    ),
+    _orders(
+        "active_customers",
+        "Active customers",
+        "活跃客户数",
+        "distinct customers with a completed order",
+        unit="count",
+        agg="n_unique",
+        column="customer_id",
+    ),
+    Ratio(
+        name="purchase_frequency",
+        title_en="Purchase frequency",
+        title_zh="购买频次",
+        family=FAMILY,
+        unit="ratio",
+        numerator="orders_count",
+        denominator="active_customers",
+        formula="orders_count / active_customers",
+    ),
+    _orders(
+        "repeat_customers",
+        "Repeat customers",
+        "复购客户数",
+        "customers with 2 or more distinct orders in the period",
+        unit="count",
+        agg="count_entities",
+        entity="customer_id",
+        columns=("order_key",),
+        per_entity=lambda ctx: nw.col("order_key").n_unique(),
+        having=lambda n, ctx: n >= 2,
+        output=False,
+    ),
+    Ratio(
+        name="repeat_purchase_rate",
+        title_en="Repeat purchase rate",
+        title_zh="复购率",
+        family=FAMILY,
+        unit="ratio",
+        numerator="repeat_customers",
+        denominator="active_customers",
+        formula="customers with 2 or more orders in the period / active_customers",
+    ),
+    Simple(
+        name="new_customers",
+        title_en="New customers",
+        title_zh="新增客户数",
+        family=FAMILY,
+        unit="count",
+        table=BASE,
+        anchor="acquired_on",
+        agg="count",
+        formula="customers acquired in the period (created_at, else first order)",
+    ),
+    Stock(
+        name="customers_at_start",
+        title_en="Customers at start",
+        title_zh="期初客户数",
+        family=FAMILY,
+        unit="count",
+        table=BASE,
+        opened="acquired_on",
+        closed="churned_on",
+        boundary="start",
+        formula="customers acquired before the period's first day and not churned before it",
+    ),
+    Stock(
+        name="customers_at_end",
+        title_en="Customers at end",
+        title_zh="期末客户数",
+        family=FAMILY,
+        unit="count",
+        table=BASE,
+        opened="acquired_on",
+        closed="churned_on",
+        boundary="end",
+        formula="customers acquired on or before the period's last day (as-of when partial) "
+        "and not churned on or before it",
+    ),
+    Simple(
+        name="churned_customers",
+        title_en="Churned customers",
+        title_zh="流失客户数",
+        family=FAMILY,
+        unit="count",
+        table=BASE,
+        anchor="churned_on",
+        agg="count",
+        higher_is_better=False,
+        settings=("inactivity_days",),
+        formula="customers whose churn date (churned_at, else last order + inactivity_days) "
+        "falls in the period",
+    ),
+    Ratio(
+        name="churn_rate",
+        title_en="Churn rate",
+        title_zh="客户流失率",
+        family=FAMILY,
+        unit="ratio",
+        numerator="churned_customers",
+        denominator="customers_at_start",
+        higher_is_better=False,
+        settings=("inactivity_days",),
+        variant=("churn_source", "snapshot", "churn_rate_snapshot"),
+        formula="churned_customers / customers_at_start (snapshot data: churned / customers "
+        "for the whole range)",
+    ),
+    Simple(
+        name="snapshot_churned",
+        title_en="Churned customers (snapshot)",
+        title_zh="流失客户数 (快照)",
+        family=FAMILY,
+        unit="count",
+        table=BASE,
+        anchor="snapshot_on",
+        agg="count",
+        columns=("churned",),
+        output=False,
+        where=lambda ctx: nw.col("churned").fill_null(False),
+        formula="customers flagged churned",
+    ),
+    Simple(
+        name="snapshot_customers",
+        title_en="Customers (snapshot)",
+        title_zh="客户数 (快照)",
+        family=FAMILY,
+        unit="count",
+        table=BASE,
+        anchor="snapshot_on",
+        agg="count",
+        output=False,
+        formula="customers in the snapshot",
+    ),
+    Ratio(
+        name="churn_rate_snapshot",
+        title_en="Churn rate (snapshot)",
+        title_zh="客户流失率 (快照)",
+        family=FAMILY,
+        unit="ratio",
+        numerator="snapshot_churned",
+        denominator="snapshot_customers",
+        output=False,
+        higher_is_better=False,
+        formula="customers flagged churned / customers",
+    ),
+    Derived(
+        name="retention_rate",
+        title_en="Retention rate",
+        title_zh="客户保留率",
+        family=FAMILY,
+        unit="ratio",
+        uses=("customers_at_end", "new_customers", "customers_at_start"),
+        compute=lambda v, ctx: pl.when(v["customers_at_start"] > 0).then(
+            (v["customers_at_end"] - v["new_customers"]) / v["customers_at_start"]
+        ),
+        formula="(customers_at_end - new_customers) / customers_at_start",
+    ),
+    _orders(
+        "purchase_retention_rate",
+        "Purchase retention rate",
+        "客户留存率 (同期复购)",
+        "customers who bought in both the previous and this period / customers who bought "
+        "in the previous period",
+        unit="ratio",
+        agg="retained",
+        entity="customer_id",
+    ),
+    Derived(
+        name="customer_growth_rate",
+        title_en="Customer growth rate",
+        title_zh="客户增长率",
+        family=FAMILY,
+        unit="ratio",
+        uses=("customers_at_end", "customers_at_start"),
+        compute=lambda v, ctx: pl.when(v["customers_at_start"] > 0).then(
+            (v["customers_at_end"] - v["customers_at_start"]) / v["customers_at_start"]
+        ),
+        formula="(customers_at_end - customers_at_start) / customers_at_start",
+    ),
+    _orders(
+        "new_buyers",
+        "New buyers",
+        "首购客户数",
+        "customers whose first completed order falls in the period",
+        unit="count",
+        agg="n_unique",
+        column="customer_id",
+        columns=("customer_first_order_on",),
+        where=_first_order_in_period,
+        output=False,
+    ),
+    _orders(
+        "new_buyers_in_category",
+        "New buyers in the category",
+        "品类首购客户数",
+        "new buyers whose first order includes the category",
+        unit="count",
+        agg="n_unique",
+        column="customer_id",
+        columns=("customer_first_order_on",),
+        where=lambda ctx: nw.col("ordered_at").dt.date() == nw.col("customer_first_order_on"),
+        output=False,
+        requires=("category",),
+    ),
+    Ratio(
+        name="new_customer_penetration",
+        title_en="New customer penetration",
+        title_zh="招新率 / 新客渗透率",
+        family=FAMILY,
+        unit="ratio",
+        numerator="new_buyers_in_category",
+        denominator="new_buyers",
+        denominator_without="category",
+        requires=("category",),
+        formula="new customers whose first order falls in a category / all new customers "
+        "(grains with category only)",
+    ),
+    Ratio(
+        name="category_engagement",
+        title_en="Category engagement",
+        title_zh="产品类参与程度",
+        family=FAMILY,
+        unit="ratio",
+        numerator="active_customers",
+        denominator="active_customers",
+        denominator_without="category",
+        requires=("category",),
+        formula="active customers buying in a category / active_customers (grains with "
+        "category only)",
+    ),
+    _orders(
+        "order_cost",
+        "Cost of orders",
+        "订单成本",
+        "sum of cost of completed orders",
+        unit="currency",
+        agg="sum",
+        column="cost",
+        output=False,
+    ),
+    Derived(
+        name="gross_profit",
+        title_en="Gross profit",
+        title_zh="毛利",
+        family=FAMILY,
+        unit="currency",
+        uses=("revenue", "order_cost"),
+        compute=lambda v, ctx: v["revenue"] - v["order_cost"],
+        formula="revenue - cost (when orders carry cost)",
+    ),
+    Derived(
+        name="clv",
+        title_en="Customer lifetime value",
+        title_zh="客户生命周期价值 (CLV/LTV)",
+        family=FAMILY,
+        unit="currency",
+        uses=("average_order_value", "purchase_frequency", "churn_rate", "revenue"),
+        optional=("gross_profit",),
+        compute=_clv,
+        settings=("clv_max_years", "clv_lifetime_years"),
+        formula="average_order_value x purchase_frequency x periods per year x lifetime "
+        "years (min(1 / annual churn rate, clv_max_years), or clv_lifetime_years) "
+        "x gross margin when cost is known",
+    ),
+    Simple(
+        name="acquisition_spend",
+        title_en="Acquisition spend",
+        title_zh="获客费用",
+        family=FAMILY,
+        unit="currency",
+        table="spend",
+        anchor="spent_at",
+        agg="sum",
+        column="amount",
+        columns=("category",),
+        output=False,
+        where=lambda ctx: nw.col("category").is_in(("marketing", "sales", "advertising")),
+        formula="spend of categories marketing, sales and advertising",
+    ),
+    Ratio(
+        name="cac",
+        title_en="Customer acquisition cost",
+        title_zh="客户获取成本",
+        family=FAMILY,
+        unit="currency",
+        numerator="acquisition_spend",
+        denominator="new_customers",
+        higher_is_better=False,
+        formula="spend (marketing + sales + advertising) / new_customers",
+    ),
+    Derived(
+        name="clv_to_cac",
+        title_en="CLV to CAC",
+        title_zh="CLV:CAC",
+        family=FAMILY,
+        unit="ratio",
+        uses=("clv", "cac"),
+        compute=lambda v, ctx: pl.when(v["cac"] > 0).then(v["clv"] / v["cac"]),
+        formula="clv / cac (3 or more is healthy)",
+    ),
+    Derived(
+        name="cac_payback_months",
+        title_en="CAC payback (months)",
+        title_zh="获客成本回收期",
+        family=FAMILY,
+        unit="months",
+        uses=("cac", "revenue", "active_customers"),
+        optional=("gross_profit",),
+        compute=_cac_payback,
+        higher_is_better=False,
+        formula="cac / (gross_profit, else revenue, per active customer per month of the period)",
+    ),
+    _orders(
+        "upsell_cross_sell_revenue",
+        "Upsell and cross-sell revenue",
+        "增销与交叉销售额",
+        "revenue of orders of type upsell or cross_sell",
+        unit="currency",
+        agg="sum",
+        column="amount",
+        columns=("order_type",),
+        output=False,
+        where=lambda ctx: nw.col("order_type").is_in(("upsell", "cross_sell")),
+    ),
+]
