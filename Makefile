@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test check lint types schemas lock clean
+.PHONY: install demo test check lint types schemas docs sample-data lock clean
 
 install: $(STAMP)
 
@@ -32,6 +32,9 @@ check: lint types test
 
 schemas: install
 	$(BIN)/python -m crmkpi.tables schemas
+
+docs: install
+	$(BIN)/python -m crmkpi.docs README.md
 
 sample-data: install
 	$(BIN)/crmkpi sample-data sample_data --seed 7

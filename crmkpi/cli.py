@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -173,6 +175,84 @@ def init(
     typer.echo(f"wrote {target}")
 
 
+@app.command()
+def metrics(
+    name: Annotated[str | None, typer.Argument(help="A metric to show in full.")] = None,
+) -> None:
+    """List the KPI catalogue (name, Chinese title, unit, formula, tables), or show one metric."""
+    from crmkpi.docs import describe, metric_tables
+    from crmkpi.metrics import REGISTRY
+
+    if name is not None:
+        if name not in REGISTRY.metrics:
+            typer.echo(f"crmkpi: no metric {name!r}; `crmkpi metrics` lists them", err=True)
+            raise typer.Exit(2)
+        typer.echo(describe(REGISTRY[name]))
+        return
+    for metric in REGISTRY.outputs():
+        typer.echo(
+            f"{metric.name}\t{metric.title_zh}\t{metric.unit}\t{metric.formula}\t"
+            f"{metric_tables(metric)}"
+        )
+
+
+@app.command()
+def compute(
+    input_dir: InputArg = None,
+    period: Annotated[
+        str, typer.Option(help="day, week, month, quarter, year or all.")
+    ] = "quarter",
+    by: Annotated[
+        list[str] | None,
+        typer.Option(help="Breakdown dimension (repeatable; default segment and rep)."),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder to write the results into.")] = Path("kpis"),
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Cut-off date YYYY-MM-DD (default: latest data).")
+    ] = None,
+    config: ConfigOpt = None,
+    metric: Annotated[
+        list[str] | None,
+        typer.Option("--metrics", help="Metrics to compute (repeatable; default all)."),
+    ] = None,
+    engine: Annotated[str, typer.Option(help="polars or duckdb.")] = "polars",
+    strict: StrictOpt = False,
+    max_reject_rate: RejectRateOpt = 0.05,
+) -> None:
+    """Load the exports, compute every KPI by period and breakdown, and write kpis.csv."""
+    import datetime as dt
+
+    from crmkpi.api import options_for, run_compute
+    from crmkpi.calendar import GRAINS
+    from crmkpi.write import write_kpis
+
+    if period not in GRAINS:
+        raise typer.BadParameter(f"choose one of {', '.join(GRAINS)}", param_hint="--period")
+    try:
+        cutoff = dt.date.fromisoformat(as_of) if as_of else None
+    except ValueError as exc:
+        raise typer.BadParameter("expected YYYY-MM-DD", param_hint="--as-of") from exc
+    dims = tuple(by) if by else ("segment", "rep")
+    metric_names = [m for item in metric or [] for m in item.split(",") if m]
+
+    def run() -> int:
+        cfg, folder = resolve_config(input_dir, config)
+        loaded = load_all(cfg, folder)
+        typer.echo(render_text(loaded, strict, max_reject_rate), nl=False, err=True)
+        code = exit_code_of(loaded, strict, max_reject_rate)
+        if code:
+            return code
+        options = options_for(cfg, period, dims, cutoff, metric_names or None, engine=engine)
+        result = run_compute(loaded, options)
+        path = write_kpis(result.kpis, out)
+        typer.echo(f"wrote {path} ({result.kpis.height} rows, {len(result.computed)} metrics)")
+        return EXIT_OK
+
+    code = _guarded(run)
+    if code:
+        raise typer.Exit(code)
+
+
 def main() -> None:
     """Console entry point; an unexpected error exits 1 with its type, never the data."""
     try:
@@ -180,5 +260,7 @@ def main() -> None:
     except SystemExit:
         raise
     except Exception as exc:  # the last line of defence of a nightly job
+        if os.environ.get("CRMKPI_DEBUG"):
+            traceback.print_exc()
         typer.echo(f"crmkpi: unexpected error ({type(exc).__name__}); please report it", err=True)
         sys.exit(EXIT_UNEXPECTED)
