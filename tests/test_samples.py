@@ -413,3 +413,49 @@ def test_csv_conventions_and_bad_rows(mixed: Path, tiny: dict[str, pl.DataFrame]
     assert "unknown" in calls["outcome"].to_list()
     spend = pl.read_csv(mixed / "spend.csv", infer_schema=False)
     assert spend["spent_at"].drop_nulls().str.contains(r"^\d{4}-\d{2}-\d{2}$").all()
+
+
+def test_timestamps_are_whole_seconds(tiny: dict[str, pl.DataFrame]) -> None:
+    """The CSV text keeps seconds only, so the clean frames must not carry fractions."""
+    for name, frame in tiny.items():
+        for column in frame.select(pl.col(pl.Datetime)).columns:
+            values = frame[column].drop_nulls()
+            assert (values.dt.microsecond() == 0).all(), (name, column)
+    deals = tiny["deals"]
+    assert (deals["created_at"].dt.second() == 0).all()  # 创建时间 has minutes only
+    closed = deals["closed_at"].drop_nulls()
+    assert (closed == closed.dt.truncate("1d")).all()  # 预计成交日期 is a date
+
+
+def test_loader_recovers_the_clean_tables(mixed: Path, tiny: dict[str, pl.DataFrame]) -> None:
+    """Read -> map -> parse -> validate of the mixed folder gives back exactly the clean frames
+    and quarantines exactly the documented bad rows."""
+    from crmkpi.config import load_config
+    from crmkpi.load import load_all
+
+    result = load_all(load_config(mixed / "crmkpi.toml"), mixed)
+    assert not result.failures
+    assert set(result.tables) == set(TABLE_NAMES)
+    documented = re.findall(
+        r"^#   (\S+) row", (mixed / "crmkpi.toml").read_text(encoding="utf-8"), re.M
+    )
+    for name, loaded in result.tables.items():
+        assert loaded.frame.select(tiny[name].columns).equals(tiny[name]), name
+        assert loaded.report.reconciles(), name
+    quarantined = sum(loaded.report.rows_quarantined for loaded in result.tables.values())
+    assert quarantined == len(documented)
+    checks = [c for t in result.tables.values() for c in t.report.quarantined_by_check]
+    assert len(checks) == len(set(checks)) == len(documented) - 1  # the twin rows share one
+    drift = result.tables["deals"].report.drift_columns
+    assert set(drift) == {"商机名称", "所属部门", "更新时间", "创建人"}
+
+
+def test_checked_in_sample_data_matches_the_generator(tmp_path: Path) -> None:
+    """sample_data/ is exactly `crmkpi sample-data sample_data --seed 7` (`make sample-data`)."""
+    from tests.conftest import REPO
+
+    written = write_sample_folder(tmp_path / "fresh", seed=7, scale="demo", file_format="mixed")
+    shipped = REPO / "sample_data"
+    assert sorted(p.name for p in shipped.iterdir()) == sorted(p.name for p in written)
+    for path in written:
+        assert (shipped / path.name).read_bytes() == path.read_bytes(), path.name
