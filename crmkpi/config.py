@@ -25,6 +25,8 @@ FOOTER_RULES = ("auto", "salesforce", "totals", "none")
 DURATION_UNITS = ("seconds", "minutes", "hours", "days")
 PERCENT_SCALES = ("auto", "points", "fraction")
 FILE_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".parquet")
+# parse kinds io/mapping.py adds on top of io/parse.py's (a post-step on the `id` parser)
+MAPPING_PARSE_KINDS = ("salesforce_id",)
 
 
 @dataclass(frozen=True)
@@ -245,7 +247,7 @@ def _column_spec(raw: Any, where: str) -> ColumnSpec:
             raise _fail(f"{where}.default", "only makes sense with `map`")
     parse = raw.get("parse")
     if parse is not None:
-        parse = _choice(parse, PARSE_KINDS, f"{where}.parse")
+        parse = _choice(parse, PARSE_KINDS + MAPPING_PARSE_KINDS, f"{where}.parse")
     unit = raw.get("unit")
     if unit is not None:
         unit = _choice(unit, DURATION_UNITS, f"{where}.unit")
@@ -276,6 +278,11 @@ def _table_config(name: str, raw: Any, base: ReadOptions) -> TableConfig:
             known = ", ".join(contract)
             raise _fail(at, f"{name} has no column {column!r}; its columns are {known}")
         columns[column] = _column_spec(spec, at)
+        kind = columns[column].parse or (
+            contract[column].parse_kind if column in contract else "text"
+        )
+        if columns[column].unit is not None and kind != "duration":
+            raise _fail(f"{at}.unit", f'only applies to durations; {column} is parsed as "{kind}"')
     flags = {}
     for flag in ("required", "allow_empty"):
         if flag in raw:

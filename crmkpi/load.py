@@ -69,16 +69,33 @@ def load_table(table: TableConfig, config: Config, folder: Path) -> LoadedTable 
         mapped.append(map_file(raw, table, config.settings, first_row))
         first_row += raw.frame.height
     loaded = validate_table(table.name, raws, mapped, reports)
+    loaded.report.warnings.extend(drift_warnings(raws))
     if loaded.report.rows_used == 0 and not table.allow_empty:
         raise InvalidDataError(
             f"table {table.name}: no_rows: {loaded.report.rows_read} rows read and none usable "
             "(a header-only or truncated export?); set allow_empty = true if that is expected"
         )
-    _warn_orphans(loaded)
+    _warn_duplicates(loaded)
     return loaded
 
 
-def _warn_orphans(loaded: LoadedTable) -> None:
+def drift_warnings(raws: list[RawFile]) -> list[str]:
+    """Typed files (Parquet) of one table whose column types differ from file to file: each file
+    is parsed on its own, so the values still meet as one type, but the change is reported."""
+    seen: dict[str, dict[str, list[str]]] = {}
+    for raw in raws:
+        for header in raw.headers:
+            dtype = str(raw.frame.schema[header])
+            seen.setdefault(header, {}).setdefault(dtype, []).append(raw.path.name)
+    return [
+        f"schema_drift: {header!r} is "
+        + "; ".join(f"{dtype} in {', '.join(names)}" for dtype, names in types.items())
+        for header, types in seen.items()
+        if len(types) > 1
+    ]
+
+
+def _warn_duplicates(loaded: LoadedTable) -> None:
     """Duplicate deliveries are noted; nothing else is inferred across tables here."""
     duplicates = [f for f in loaded.report.files if f.duplicate_of]
     for dup in duplicates:
@@ -98,6 +115,7 @@ def check_orphan_reps(result: LoadResult) -> None:
             continue
         orphans = loaded.frame.filter(pl.col("rep").is_not_null() & ~pl.col("rep").is_in(roster))
         if orphans.height:
+            loaded.report.warnings_by_check["orphan_rep"] = orphans.height
             loaded.report.warnings.append(
                 f"orphan_rep: {orphans.height} rows name a rep missing from the reps table"
             )

@@ -13,7 +13,7 @@ import pandera.polars as pa
 import polars as pl
 
 from crmkpi.errors import InvalidDataError
-from crmkpi.io.mapping import ERROR_PREFIX, ROW_ID, SKIPPED, MappedFile
+from crmkpi.io.mapping import ERROR_PREFIX, MAX_LISTED_VALUES, ROW_ID, SKIPPED, MappedFile
 from crmkpi.io.parse import error_message
 from crmkpi.io.read import RAW_RECORD, SOURCE_FILE, SOURCE_LINE, RawFile
 from crmkpi.tables import CONTRACTS, columns_of
@@ -50,7 +50,11 @@ class TableReport:
     drift_columns: list[str] = field(default_factory=list)
     missing_configured_columns: list[str] = field(default_factory=list)
     supplied_columns: list[str] = field(default_factory=list)
+    # canonical column -> source values missing from its value map (new picklist values)
+    unmapped_values: dict[str, list[str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # rows kept but worth a look, by check (`orphan_rep`: a rep missing from the reps table)
+    warnings_by_check: dict[str, int] = field(default_factory=dict)
 
     @property
     def reject_rate(self) -> float:
@@ -149,6 +153,12 @@ def _duplicate_keys(records: pl.DataFrame, table: str) -> pl.DataFrame:
 _CONTRACT_MESSAGES = {
     "field_uniqueness": "the id is not unique: every copy is quarantined",
     "not_nullable": "a required value is missing",
+    "unmapped_value": "a value the column's value map does not know (a new picklist value?)",
+    "not_salesforce_id": "not a 15- or 18-character Salesforce id",
+    "salesforce_id_checksum": "an 18-character Salesforce id whose last 3 characters do not fit "
+    "the first 15 (letter case changed?)",
+    "too_many_fields": "the record has more fields than the header",
+    "missing_fields": "the record has fewer fields than the header",
 }
 
 
@@ -190,6 +200,10 @@ def validate_table(
     report.supplied_columns = sorted({c for m in mapped for c in m.supplied})
     report.drift_columns = sorted({h for m in mapped for h in m.unused_headers})
     report.missing_configured_columns = sorted({c for m in mapped for c in m.missing_sources})
+    for m in mapped:
+        for column, values in m.unmapped_values.items():
+            known = report.unmapped_values.setdefault(column, [])
+            known[:] = sorted(set(known) | set(values))[:MAX_LISTED_VALUES]
 
     skipped = combined.filter(pl.col(SKIPPED))
     report.rows_skipped = skipped.height

@@ -283,15 +283,19 @@ def write_xlsx(
     after: Mapping[str, Sequence[Sequence[str]]] | None = None,
     hidden: Sequence[str] = (),
     formulas: Mapping[str, str] | None = None,
+    numbers: Mapping[str, float] | None = None,
+    date_1904: bool = False,
 ) -> Path:
     """A workbook holding the export on `sheet`; `before`/`after` add other sheets around it,
-    `hidden` hides sheets by name, `formulas` writes `{cell: formula}` on the data sheet."""
+    `hidden` hides sheets by name, `formulas` writes `{cell: formula}` and `numbers`
+    `{cell: number}` on the data sheet (over the text cells)."""
     import xlsxwriter
 
     rows = sample_rows() if rows is None else rows
     headers = list(headers or HEADERS)
     workbook = xlsxwriter.Workbook(
-        str(path), {"strings_to_formulas": False, "strings_to_urls": False}
+        str(path),
+        {"strings_to_formulas": False, "strings_to_urls": False, "date_1904": date_1904},
     )
 
     def add(name: str, grid: Sequence[Sequence[str]]) -> None:
@@ -315,8 +319,12 @@ def write_xlsx(
                 worksheet.write_string(r, c, value)
     for cell, formula in (formulas or {}).items():
         worksheet.write_formula(cell, formula)
+    for cell, number in (numbers or {}).items():
+        worksheet.write_number(cell, number)
     if sheet in hidden:
         worksheet.hide()
+    else:
+        worksheet.activate()  # Excel will not hide the active sheet; the data sheet is it
     for name, other in (after or {}).items():
         add(name, other)
     workbook.close()

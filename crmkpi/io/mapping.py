@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 import polars as pl
 
 from crmkpi.config import ColumnSpec, Settings, TableConfig
-from crmkpi.errors import InvalidDataError
+from crmkpi.errors import ConfigError, FileRejectedError
 from crmkpi.io.parse import ParseOptions, normalise_text, parse_series
 from crmkpi.io.read import SOURCE_FILE, SOURCE_LINE, RawFile, normalise_header
 from crmkpi.tables import ColumnContract, columns_of
@@ -20,6 +20,14 @@ from crmkpi.tables import ColumnContract, columns_of
 ROW_ID = "_row"
 SKIPPED = "_skipped"
 ERROR_PREFIX = "_error:"
+# date errors that are about the column, not the cell: the whole file's day/month order is wrong
+FILE_LEVEL_DATE_ERRORS = {
+    "date_contradicts_dayfirst": "a date has its first part above 12, which contradicts the "
+    "configured `dayfirst`: is this export from another locale?",
+    "ambiguous_date": "some dates put the day first and others the month first: no single "
+    "day/month order fits the column",
+}
+MAX_LISTED_VALUES = 50
 
 # Tickets may give durations instead of timestamps; a given timestamp wins (KPI_CATALOGUE.md).
 DERIVED_TIMESTAMPS = {
@@ -42,6 +50,8 @@ class MappedFile:
     supplied: list[str]
     unused_headers: list[str]
     missing_sources: list[str] = field(default_factory=list)
+    # canonical column -> source values its value map does not know (new picklist values)
+    unmapped_values: dict[str, list[str]] = field(default_factory=dict)
 
 
 def column_specs(table: TableConfig) -> dict[str, ColumnSpec]:
@@ -149,11 +159,19 @@ def map_file(raw: RawFile, table: TableConfig, settings: Settings, first_row: in
         wanted = "; ".join(
             f"{n} (from {', '.join(repr(s) for s in specs[n].sources)})" for n in required_missing
         )
-        raise InvalidDataError(
-            f"{raw.path}: missing_column: required column(s) {wanted} not found; headers found: "
-            f"{', '.join(repr(h) for h in raw.headers)}"
+        first_missing = next(
+            s for s in specs[required_missing[0]].sources if normalise_header(s) not in by_header
         )
+        raise FileRejectedError(
+            str(raw.path),
+            "missing_column",
+            f"required column(s) {wanted} not found; headers found: "
+            f"{', '.join(repr(h) for h in raw.headers)}",
+            column=first_missing,
+        )
+    _reject_unmapped_blank_headers(raw, used)
     out: dict[str, pl.Series] = {}
+    unmapped_values: dict[str, list[str]] = {}
     for name in supplied:
         spec = specs[name]
         values = columns[name]
@@ -162,16 +180,32 @@ def map_file(raw: RawFile, table: TableConfig, settings: Settings, first_row: in
             # control characters and spreadsheet error literals are named as such, not as
             # values missing from the map
             early = parse_series(values, "text", options).errors
+            source_values = values
             values, map_errors = _apply_value_map(values, spec, null_values)
             map_errors = pl.select(pl.coalesce(early, map_errors)).to_series()
+            unknown = _unmapped(source_values, map_errors, null_values)
+            if unknown:
+                unmapped_values[name] = unknown
         column = contract.get(name) or ColumnContract(name, pl.String(), False, False)
         kind = spec.parse or column.parse_kind
         column_options = replace(options, duration_unit=spec.unit) if spec.unit else options
-        parsed = parse_series(values, kind, column_options)
-        result = parsed.values
+        if kind == "salesforce_id":
+            if column.dtype != pl.String:
+                raise ConfigError(
+                    f"tables.{table.name}.columns.{name}.parse: salesforce_id needs a text "
+                    f"column; {name} is {column.dtype}"
+                )
+            parsed = parse_series(values, "id", column_options)
+            result, errors = salesforce_id18(parsed.values, parsed.errors)
+        else:
+            parsed = parse_series(values, kind, column_options)
+            result, errors = parsed.values, parsed.errors
+            if kind == "id":
+                result, errors = _flag_lost_leading_zeros(result, errors)
         if result.dtype != column.dtype and kind != column.parse_kind:
             result = _cast_to_contract(result, column)
-        errors = parsed.errors
+        if kind in ("date", "datetime"):
+            _reject_date_order(raw, values, errors, spec, name)
         if map_errors is not None:
             errors = pl.select(pl.coalesce(map_errors, errors)).to_series()
         out[name] = result.alias(name)
@@ -196,7 +230,129 @@ def map_file(raw: RawFile, table: TableConfig, settings: Settings, first_row: in
         sorted(set(supplied) | _derived(table.name, supplied)),
         unused,
         [n for n in missing_sources if n not in required_missing],
+        unmapped_values,
     )
+
+
+def _unmapped(source: pl.Series, errors: pl.Series, null_values: frozenset[str]) -> list[str]:
+    """The distinct source values a value map does not know (for the drift report: picklist
+    labels, not personal data), at most MAX_LISTED_VALUES."""
+    text = normalise_text(source.cast(pl.String), null_values)
+    unknown = text.filter((errors == "unmapped_value").fill_null(False)).unique().sort()
+    return unknown.head(MAX_LISTED_VALUES).to_list()
+
+
+def _reject_unmapped_blank_headers(raw: RawFile, used: set[str]) -> None:
+    """A column without a header that holds data, and is not mapped by position (`column_<i>`),
+    cannot be told apart from a misaligned export: reject the file rather than guess."""
+    for header in raw.blank_headers:
+        if header in used:
+            continue
+        filled = raw.frame.filter(
+            pl.col(header).cast(pl.String).str.strip_chars().str.len_chars().fill_null(0) > 0
+        )
+        if filled.height:
+            raise FileRejectedError(
+                str(raw.path),
+                "blank_header",
+                f"a column without a header holds {filled.height} value(s); map it by position "
+                f"(`{header}`) or give it a header",
+                line=int(filled[SOURCE_LINE][0]),
+                column=header,
+            )
+
+
+def _reject_date_order(
+    raw: RawFile, values: pl.Series, errors: pl.Series, spec: ColumnSpec, name: str
+) -> None:
+    """Day/month order is a property of the export, not of a cell: a contradiction rejects the
+    file (RELIABILITY V06) instead of quarantining every row it touches. The line named is the
+    first value that shows its order (a part above 12)."""
+    if values.dtype != pl.String:
+        return
+    parts = values.str.extract_groups(r"^\s*(\d{1,2})[-/.](\d{1,2})[-/.]\d")
+    telling = (
+        (parts.struct.field("1").cast(pl.Int32, strict=False) > 12)
+        | (parts.struct.field("2").cast(pl.Int32, strict=False) > 12)
+    ).fill_null(False)
+    for code, reason in FILE_LEVEL_DATE_ERRORS.items():
+        flagged = (errors == code).fill_null(False)
+        hits = raw.frame[SOURCE_LINE].filter(flagged & telling)
+        if hits.is_empty():
+            hits = raw.frame[SOURCE_LINE].filter(flagged)
+        if hits.len():
+            raise FileRejectedError(
+                str(raw.path),
+                code,
+                f"{name}: {reason} ({hits.len()} value(s))",
+                line=int(hits[0]),
+                column=spec.sources[0] if spec.sources else name,
+            )
+
+
+def _flag_lost_leading_zeros(ids: pl.Series, errors: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """Numeric ids of a fixed, zero-padded width (`00012345`) that come shorter (`12345`) lost
+    their leading zeros to a spreadsheet: quarantine them rather than join them to nothing.
+
+    Only when the column shows the padding: most all-digit ids share one length, and some of
+    those start with 0.
+    """
+    frame = pl.DataFrame({"id": ids}).with_columns(
+        pl.col("id").str.contains(r"^\d+$").fill_null(False).alias("digits"),
+        pl.col("id").str.len_chars().alias("width"),
+    )
+    digits = frame.filter(pl.col("digits"))
+    if digits.height == 0:
+        return ids, errors
+    modal = digits["width"].mode().max()
+    at_modal = digits.filter(pl.col("width") == modal)
+    padded = at_modal["id"].str.starts_with("0").any()
+    if not padded or at_modal.height < 0.8 * digits.height:
+        return ids, errors
+    short = frame.select(pl.col("digits") & (pl.col("width") < modal)).to_series()
+    flagged = pl.select(
+        pl.when(short).then(pl.lit("id_mangled_by_spreadsheet")).otherwise(errors)
+    ).to_series()
+    kept = pl.select(pl.when(short).then(None).otherwise(ids)).to_series()
+    return kept.alias(ids.name), flagged.alias(errors.name)
+
+
+_SF_CHECKSUM_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+
+def salesforce_id18(ids: pl.Series, errors: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """Salesforce ids as 18 characters: the case-sensitive 15-character form gets its checksum
+    suffix (one character per 5, encoding which are upper case), so `parse = "salesforce_id"`
+    makes ids from reports (15) and from the API or Data Loader (18) join.
+
+    An 18-character id whose suffix does not fit its first 15 (case changed by a
+    case-insensitive tool) and anything not 15 or 18 letters and digits are errors.
+    """
+    index = {i: char for i, char in enumerate(_SF_CHECKSUM_ALPHABET)}
+    chunks = [
+        pl.sum_horizontal(
+            pl.col("id").str.slice(5 * chunk + bit, 1).str.contains("^[A-Z]$").cast(pl.Int64)
+            * (1 << bit)
+            for bit in range(5)
+        ).replace_strict(index, return_dtype=pl.String)
+        for chunk in range(3)
+    ]
+    shaped = pl.col("id").str.contains(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$").fill_null(False)
+    id18 = pl.concat_str([pl.col("id").str.slice(0, 15), *chunks])
+    frame = pl.DataFrame({"id": ids, "error": errors}).select(
+        pl.when(shaped).then(id18).alias("id18"),
+        pl.when(pl.col("error").is_not_null())
+        .then(pl.col("error"))
+        .when(pl.col("id").is_null())
+        .then(None)
+        .when(~shaped)
+        .then(pl.lit("not_salesforce_id"))
+        .when((pl.col("id").str.len_chars() == 18) & (pl.col("id") != id18))
+        .then(pl.lit("salesforce_id_checksum"))
+        .alias("error"),
+    )
+    values = frame.select(pl.when(pl.col("error").is_null()).then(pl.col("id18"))).to_series()
+    return values.alias(ids.name), frame["error"].alias(errors.name)
 
 
 def _cast_to_contract(values: pl.Series, column: ColumnContract) -> pl.Series:
@@ -210,8 +366,6 @@ def _cast_to_contract(values: pl.Series, column: ColumnContract) -> pl.Series:
         return values.dt.date()
     if column.dtype == pl.String:
         return values.cast(pl.String)
-    from crmkpi.errors import ConfigError
-
     raise ConfigError(
         f"columns.{column.name}: its parser gives {values.dtype}, the contract needs {column.dtype}"
     )
@@ -243,9 +397,12 @@ def _skip_mask(
     for source in table.skip_rows_without:
         header = by_header.get(normalise_header(source))
         if header is None:
-            raise InvalidDataError(
-                f"{raw.path}: missing_column: skip_rows_without names {source!r}, not a header "
-                f"of the file; headers found: {', '.join(repr(h) for h in raw.headers)}"
+            raise FileRejectedError(
+                str(raw.path),
+                "missing_column",
+                f"skip_rows_without names {source!r}, not a header of the file; headers found: "
+                f"{', '.join(repr(h) for h in raw.headers)}",
+                column=source,
             )
         text = normalise_text(raw.frame[header].cast(pl.String), null_values)
         mask = mask | text.is_null()
