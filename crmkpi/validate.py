@@ -201,6 +201,7 @@ def validate_table(
     report.drift_columns = sorted({h for m in mapped for h in m.unused_headers})
     report.missing_configured_columns = sorted({c for m in mapped for c in m.missing_sources})
     for m in mapped:
+        report.warnings.extend(w for w in m.warnings if w not in report.warnings)
         for column, values in m.unmapped_values.items():
             known = report.unmapped_values.setdefault(column, [])
             known[:] = sorted(set(known) | set(values))[:MAX_LISTED_VALUES]

@@ -369,10 +369,26 @@ def test_percent_mixed_marks_bare_numbers_ambiguous() -> None:
 
 
 @pytest.mark.parametrize(
+    ("values", "values_read", "errors"),
+    [
+        # bare points beside bare fractions: the majority decides, the minority is ambiguous
+        (["50", "0.5"], [0.5, None], [None, "ambiguous_percent"]),
+        (["0.5", "0.25", "50"], [0.5, 0.25, None], [None, None, "ambiguous_percent"]),
+        (["50", "20", "0", "1"], [0.5, 0.2, 0.0, 0.01], [None] * 4),
+    ],
+)
+def test_percent_bare_points_and_fractions_mixed(
+    values: list[str], values_read: list[float | None], errors: list[str | None]
+) -> None:
+    parsed = parse(values, "percent")
+    assert parsed.errors.to_list() == errors
+    assert parsed.values.to_list() == pytest.approx(values_read)
+
+
+@pytest.mark.parametrize(
     ("values", "scale", "expected"),
     [
         (["0.5", "0.25", "1"], "auto", [0.5, 0.25, 1.0]),  # all in [0, 1]: fractions
-        (["50", "0.5"], "auto", [0.5, 0.005]),  # 50 is out of [0, 1]: points
         (["0.5"], "points", [0.005]),
         (["50"], "fraction", [50.0]),
         (["12.5%", "0.125"], "fraction", [0.125, 0.125]),

@@ -722,16 +722,7 @@ def test_V03_mixed_currencies_never_summed(tmp_path: Path, configured: str | Non
         (["12.5%"] * 20, "auto", 0.125),
         (["12.5"] * 20, "points", 0.125),
         (["0.125"] * 20, "fraction", 0.125),
-        pytest.param(
-            ["0.125"] * 19 + ["12.5"],
-            "auto",
-            "ambiguous_percent",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="io/parse.py: bare fractions and bare points mixed in one column are all "
-                "read as points (0.125 -> 0.00125), not flagged ambiguous_percent",
-            ),
-        ),
+        (["0.125"] * 19 + ["12.5"], "auto", "ambiguous_percent"),
     ],
 )
 def test_V04_percent_scale_per_column(
@@ -1233,3 +1224,13 @@ def test_clean_sample_exits_0(tmp_path: Path) -> None:
     fx.write_config(tmp_path)
     run = runner.invoke(app, ["validate", str(tmp_path)])
     assert run.exit_code == 0, run.output
+
+
+def test_V06_order_assumed_without_evidence_is_reported(tmp_path: Path) -> None:
+    rows = [dict(r, **{"Created Date": "05/01/2024"}) for r in fx.sample_rows()]
+    fx.write_csv(tmp_path / "deals.csv", rows)
+    doc = deals()
+    del doc["tables"]["deals"]["dayfirst"]
+    table = loaded(fx.load(tmp_path, doc))
+    assert table.frame["created_at"][0] == dt.datetime(2024, 5, 1)
+    assert any(w.startswith("dayfirst_assumed: created_at") for w in table.report.warnings)

@@ -52,6 +52,7 @@ class MappedFile:
     missing_sources: list[str] = field(default_factory=list)
     # canonical column -> source values its value map does not know (new picklist values)
     unmapped_values: dict[str, list[str]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def column_specs(table: TableConfig) -> dict[str, ColumnSpec]:
@@ -172,6 +173,7 @@ def map_file(raw: RawFile, table: TableConfig, settings: Settings, first_row: in
     _reject_unmapped_blank_headers(raw, used)
     out: dict[str, pl.Series] = {}
     unmapped_values: dict[str, list[str]] = {}
+    warnings: list[str] = []
     for name in supplied:
         spec = specs[name]
         values = columns[name]
@@ -206,6 +208,8 @@ def map_file(raw: RawFile, table: TableConfig, settings: Settings, first_row: in
             result = _cast_to_contract(result, column)
         if kind in ("date", "datetime"):
             _reject_date_order(raw, values, errors, spec, name)
+            if table.read.dayfirst is None and not table.read.date_formats:
+                warnings.extend(_assumed_date_order(values, name))
         if map_errors is not None:
             errors = pl.select(pl.coalesce(map_errors, errors)).to_series()
         out[name] = result.alias(name)
@@ -231,6 +235,7 @@ def map_file(raw: RawFile, table: TableConfig, settings: Settings, first_row: in
         unused,
         [n for n in missing_sources if n not in required_missing],
         unmapped_values,
+        warnings,
     )
 
 
@@ -260,6 +265,24 @@ def _reject_unmapped_blank_headers(raw: RawFile, used: set[str]) -> None:
                 line=int(filled[SOURCE_LINE][0]),
                 column=header,
             )
+
+
+_DAY_MONTH = r"^\s*(\d{1,2})[-/.](\d{1,2})[-/.]\d"
+
+
+def _assumed_date_order(values: pl.Series, name: str) -> list[str]:
+    """Dates like 05/01/2024 with no value showing the order were read month first: say so."""
+    if values.dtype != pl.String:
+        return []
+    parts = values.str.extract_groups(_DAY_MONTH)
+    first = parts.struct.field("1").cast(pl.Int32, strict=False)
+    second = parts.struct.field("2").cast(pl.Int32, strict=False)
+    if first.is_null().all() or bool(((first > 12) | (second > 12)).any()):
+        return []
+    return [
+        f"dayfirst_assumed: {name}: dates such as 05/01/2024 were read month first (no value "
+        "shows the order); set `dayfirst` for this table to be sure"
+    ]
 
 
 def _reject_date_order(

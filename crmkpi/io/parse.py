@@ -481,8 +481,19 @@ def _parse_percent(text: pl.Series, options: ParseOptions) -> tuple[pl.Series, p
     ok = f["valid"] & ~f["too_precise"]
     bare = ok & ~f["has_pct"]
     any_pct = bool((ok & f["has_pct"]).any())
-    ambiguous = bare & any_pct if options.percent_scale == "auto" else bare & False
     divisor = _bare_percent_divisor(f["number"].filter(bare), options.percent_scale)
+    if options.percent_scale != "auto":
+        ambiguous = bare & False
+    elif any_pct:
+        ambiguous = bare
+    else:
+        # points (12.5) beside fractions (0.125): the column reads as its majority, and the
+        # minority rows are ambiguous
+        fraction = bare & f["number"].is_between(0.0, 1.0, closed="none").fill_null(False)
+        points = bare & (f["number"] > 1.0).fill_null(False)
+        fractions_win = fraction.sum() > points.sum()
+        divisor = 1.0 if fractions_win else 100.0
+        ambiguous = points if fractions_win else fraction & bool(points.any())
     value = f.select(
         pl.when(pl.col("has_pct"))
         .then(pl.col("number") / 100.0)
