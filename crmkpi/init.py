@@ -9,10 +9,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import polars as pl
+
 from crmkpi.config import FILE_SUFFIXES, ReadOptions
 from crmkpi.errors import FileRejectedError
 from crmkpi.io.read import expand_patterns, normalise_header, read_file
-from crmkpi.tables import TABLE_NAMES, columns_of
+from crmkpi.tables import CONTRACTS, TABLE_NAMES, columns_of
 
 # Labels CRMs use for canonical columns, besides the canonical name itself.
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -84,6 +86,10 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "responded_at": ("survey date", "response date", "回访时间"),
     "offered_at": ("call date", "date", "通话时间"),
     "occurred_at": ("activity date", "跟进时间"),
+    "outcome": ("answered (y/n)", "answered", "call status", "call outcome", "接通状态"),
+    "wait_seconds": ("speed of answer in seconds", "speed of answer", "wait time", "等待时长"),
+    "talk_seconds": ("avgtalkduration", "talk duration", "talk time", "通话时长"),
+    "resolved": ("resolved", "是否解决"),
     "name": ("name", "account name", "company name", "客户名称"),
     "email": ("email", "邮箱"),
     "phone": ("phone", "mobile", "手机", "电话"),
@@ -115,6 +121,68 @@ def guess_mapping(headers: list[str]) -> tuple[str | None, dict[str, str]]:
         if all(n in mapping for n in required) and len(mapping) > len(best_mapping):
             best_table, best_mapping = table, mapping
     return best_table, best_mapping
+
+
+# Source values CRMs use for canonical values of pick-list columns.
+VALUE_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "won": ("won", "closed won", "closedwon", "赢单", "成交", "已成交"),
+    "lost": ("lost", "closed lost", "closedlost", "输单", "无效"),
+    "answered": ("answered", "y", "yes", "接通", "已接通"),
+    "abandoned": ("abandoned", "n", "no", "missed", "未接通", "放弃"),
+    "completed": ("completed", "complete", "paid", "已完成", "已付款"),
+    "converted": ("converted", "已转化"),
+}
+# Pick-list columns whose unknown values are, in practice, all one canonical value.
+VALUE_DEFAULTS = {("deals", "status"): "open", ("leads", "status"): "open"}
+MAX_VALUES_LISTED = 30
+
+
+def allowed_values(table: str, column: str) -> list[str]:
+    """The canonical values of a pick-list column (its `isin` check), else []."""
+    schema = CONTRACTS[table].to_schema().columns[column]
+    for check in schema.checks:
+        values = (check.statistics or {}).get("allowed_values")
+        if values:
+            return list(values)
+    return []
+
+
+def guess_value_map(
+    table: str, column: str, values: list[str]
+) -> tuple[dict[str, str], str | None] | None:
+    """Source value -> canonical value for a pick-list column whose values are not canonical
+    already; None when no map is needed."""
+    allowed = allowed_values(table, column)
+    if not allowed or set(values) <= set(allowed):
+        return None
+    default = VALUE_DEFAULTS.get((table, column))
+    mapping = {}
+    for value in values:
+        key = _key(value)
+        match = next(
+            (
+                a
+                for a in allowed
+                if key == _key(a) or key in (_key(s) for s in VALUE_SYNONYMS.get(a, ()))
+            ),
+            None,
+        )
+        if match is not None:
+            mapping[value] = match
+        elif default is None:
+            mapping[value] = "?"
+    return mapping, default
+
+
+def _value_map_line(name: str, header: str, mapping: dict[str, str], default: str | None) -> str:
+    pairs = ", ".join(f"{_toml_string(k)} = {_toml_string(v)}" for k, v in mapping.items())
+    line = f"{name} = {{ from = {_toml_string(header)}, map = {{ {pairs} }}"
+    if default is not None:
+        line += f", default = {_toml_string(default)}"
+    line += " }"
+    if "?" in mapping.values():
+        line += '   # REVIEW: replace each "?" with a canonical value'
+    return line
 
 
 def _toml_string(text: str) -> str:
@@ -151,11 +219,16 @@ def starter_config(folder: Path) -> str:
         taken.add(table)
         lines += [f"[tables.{table}]", f"file = {_toml_string(path.name)}"]
         lines.append(f"[tables.{table}.columns]")
-        for name, column in columns_of(table).items():
-            if name in mapping:
-                lines.append(f"{name} = {_toml_string(mapping[name])}")
-            elif column.required:
-                lines.append(f'# {name} = "?"   # REQUIRED: name the source header')
+        for name in columns_of(table):
+            if name not in mapping:
+                continue
+            header = mapping[name]
+            distinct = raw.frame[header].cast(pl.String).drop_nulls().unique().sort()
+            guess = guess_value_map(table, name, distinct.head(MAX_VALUES_LISTED).to_list())
+            if guess is None:
+                lines.append(f"{name} = {_toml_string(header)}")
+            else:
+                lines.append(_value_map_line(name, header, *guess))
         unused = [h for h in raw.headers if h not in mapping.values()]
         if unused:
             lines.append("# headers not mapped: " + ", ".join(unused))

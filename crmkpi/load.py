@@ -70,9 +70,10 @@ def load_table(table: TableConfig, config: Config, folder: Path) -> LoadedTable 
         first_row += raw.frame.height
     loaded = validate_table(table.name, raws, mapped, reports)
     loaded.report.warnings.extend(drift_warnings(raws))
-    if loaded.report.rows_used == 0 and not table.allow_empty:
+    nothing = loaded.report.rows_used == 0 and loaded.report.rows_quarantined == 0
+    if nothing and not table.allow_empty:
         raise InvalidDataError(
-            f"table {table.name}: no_rows: {loaded.report.rows_read} rows read and none usable "
+            f"table {table.name}: no_rows: {loaded.report.rows_read} rows read, no records "
             "(a header-only or truncated export?); set allow_empty = true if that is expected"
         )
     _warn_duplicates(loaded)
