@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/crmkpi validate sample_data
+	$(BIN)/crmkpi compute sample_data --period quarter --out demo_output
+	@echo "results: demo_output/ (kpis.csv, kpis.xlsx, rfm, churn_risk, cohorts, rejected/, manifest.json)"
 
 test: install
 	$(BIN)/pytest

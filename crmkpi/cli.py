@@ -200,57 +200,107 @@ def metrics(
 def compute(
     input_dir: InputArg = None,
     period: Annotated[
-        str, typer.Option(help="day, week, month, quarter, year or all.")
-    ] = "quarter",
+        str | None, typer.Option(help="day, week, month, quarter, year or all. [default: quarter]")
+    ] = None,
     by: Annotated[
         list[str] | None,
-        typer.Option(help="Breakdown dimension (repeatable; default segment and rep)."),
+        typer.Option(
+            help="Breakdown dimension, repeatable: segment, region, rep, team, channel, "
+            "product, category, source. [default: segment and rep]"
+        ),
     ] = None,
-    out: Annotated[Path, typer.Option(help="Folder to write the results into.")] = Path("kpis"),
-    as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Cut-off date YYYY-MM-DD (default: latest data).")
+    out: Annotated[
+        Path | None, typer.Option(help="Folder that receives the results. [default: kpis]")
     ] = None,
-    config: ConfigOpt = None,
+    file_format: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--format",
+            help="csv, parquet or xlsx, repeatable or comma-separated. [default: csv,xlsx]",
+        ),
+    ] = None,
     metric: Annotated[
         list[str] | None,
-        typer.Option("--metrics", help="Metrics to compute (repeatable; default all)."),
+        typer.Option(
+            "--metrics", help="Metrics to compute, repeatable or comma-separated. [default: all]"
+        ),
     ] = None,
-    engine: Annotated[str, typer.Option(help="polars or duckdb.")] = "polars",
-    strict: StrictOpt = False,
-    max_reject_rate: RejectRateOpt = 0.05,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Cut-off date YYYY-MM-DD: later rows are not counted and "
+            "its period is partial. [default: the latest date in the data]",
+        ),
+    ] = None,
+    config: ConfigOpt = None,
+    engine: Annotated[
+        str | None, typer.Option(help="polars or duckdb (optional extra). [default: polars]")
+    ] = None,
+    fiscal_year_start: Annotated[
+        int | None, typer.Option(help="First month of the fiscal year, 1-12. [default: 1]")
+    ] = None,
+    strict: Annotated[
+        bool | None, typer.Option("--strict", help="Fail on any quarantined row.")
+    ] = None,
+    max_reject_rate: Annotated[
+        float | None,
+        typer.Option(
+            "--max-reject-rate",
+            help="Fail a table whose quarantined share of rows read is above this. [default: 0.05]",
+        ),
+    ] = None,
+    lang: Annotated[
+        str | None, typer.Option(help="Titles of the workbook: en or zh. [default: en]")
+    ] = None,
+    bom: Annotated[
+        bool | None,
+        typer.Option("--bom/--no-bom", help="UTF-8 BOM in CSV files (for Excel). [default: --bom]"),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    log_format: Annotated[
+        str | None, typer.Option(help="Log lines on stderr: text or json. [default: text]")
+    ] = None,
 ) -> None:
-    """Load the exports, compute every KPI by period and breakdown, and write kpis.csv."""
-    import datetime as dt
+    """Load the exports, compute every KPI by period and breakdown, write the results.
 
-    from crmkpi.api import options_for, run_compute
-    from crmkpi.calendar import GRAINS
-    from crmkpi.write import write_kpis
+    Writes kpis.csv/.parquet/.xlsx, rfm, churn_risk and cohorts, rejected/<table>.csv and
+    manifest.json (last) into --out, atomically: a reader never sees a partial file or a mix of
+    two runs. Every option can also come from a CRMKPI_<OPTION> variable (CRMKPI_PERIOD,
+    CRMKPI_BY=segment,rep, ...) or from the [run] table of crmkpi.toml; the command line wins,
+    then the environment, then the file. Metric settings: [settings] or CRMKPI_SETTING_<NAME>.
+    The last line on stdout is a JSON summary. Exit codes: 0 ok, 1 unexpected error, 2 usage,
+    65 invalid data, 66 input missing, 73 cannot create output, 74 I/O error, 75 another run
+    holds the lock, 78 bad config; 130/143 when interrupted.
+    """
+    from crmkpi.logs import configure
+    from crmkpi.run import execute, failure_summary, stderr_progress
 
-    if period not in GRAINS:
-        raise typer.BadParameter(f"choose one of {', '.join(GRAINS)}", param_hint="--period")
+    cli = {
+        "period": period,
+        "by": by,
+        "out": str(out) if out else None,
+        "format": [f for item in file_format or [] for f in item.split(",") if f] or None,
+        "metrics": [m for item in metric or [] for m in item.split(",") if m] or None,
+        "as_of": as_of,
+        "engine": engine,
+        "fiscal_year_start": fiscal_year_start,
+        "strict": strict,
+        "max_reject_rate": max_reject_rate,
+        "lang": lang,
+        "bom": bom,
+        "log_format": log_format,
+    }
+    level = "quiet" if quiet else "verbose" if verbose else "info"
+    configure(level, log_format or os.environ.get("CRMKPI_LOG_FORMAT", "text"))
     try:
-        cutoff = dt.date.fromisoformat(as_of) if as_of else None
-    except ValueError as exc:
-        raise typer.BadParameter("expected YYYY-MM-DD", param_hint="--as-of") from exc
-    dims = tuple(by) if by else ("segment", "rep")
-    metric_names = [m for item in metric or [] for m in item.split(",") if m]
-
-    def run() -> int:
-        cfg, folder = resolve_config(input_dir, config)
-        loaded = load_all(cfg, folder)
-        typer.echo(render_text(loaded, strict, max_reject_rate), nl=False, err=True)
-        code = exit_code_of(loaded, strict, max_reject_rate)
-        if code:
-            return code
-        options = options_for(cfg, period, dims, cutoff, metric_names or None, engine=engine)
-        result = run_compute(loaded, options)
-        path = write_kpis(result.kpis, out)
-        typer.echo(f"wrote {path} ({result.kpis.height} rows, {len(result.computed)} metrics)")
-        return EXIT_OK
-
-    code = _guarded(run)
-    if code:
-        raise typer.Exit(code)
+        summary = execute(input_dir, config, cli, os.environ, stderr_progress(quiet))
+    except CrmkpiError as exc:
+        typer.echo(f"crmkpi: {exc}", err=True)
+        typer.echo(failure_summary(exc).line())
+        raise typer.Exit(exc.exit_code) from exc
+    typer.echo(summary.line())
 
 
 def main() -> None:

@@ -92,6 +92,7 @@ class Config:
     settings: Settings
     tables: Mapping[str, TableConfig]
     default_read: ReadOptions = ReadOptions()
+    run: Mapping[str, Any] = field(default_factory=dict)  # checked by options.py
 
 
 # --- validation helpers -------------------------------------------------------------------------
@@ -318,7 +319,7 @@ def _settings(raw: Any) -> Settings:
     return settings
 
 
-_TOP_KEYS = {"input", "settings", "tables"}
+_TOP_KEYS = {"input", "settings", "tables", "run"}
 
 
 def parse_config(document: Mapping[str, Any], path: Path | None) -> Config:
@@ -339,7 +340,9 @@ def parse_config(document: Mapping[str, Any], path: Path | None) -> Config:
     raw_tables = document.get("tables", {})
     _expect(raw_tables, dict, "tables", "a table of [tables.<name>] sections")
     tables = {name: _table_config(name, raw, default_read) for name, raw in raw_tables.items()}
-    return Config(path, input_dir, settings, tables, default_read)
+    run = document.get("run", {})
+    _expect(run, dict, "run", "a table of run options")
+    return Config(path, input_dir, settings, tables, default_read, run)
 
 
 def load_config(path: Path) -> Config:

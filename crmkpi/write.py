@@ -1,48 +1,55 @@
-"""Writers: tidy tables for spreadsheets, published atomically."""
+"""Tidy tables for spreadsheets and data tools: CSV (UTF-8 with BOM for Excel, formula-looking
+text neutralised) and Parquet, written deterministically so reruns are byte-identical."""
 
 from __future__ import annotations
 
-import os
-import tempfile
+import datetime as dt
 from pathlib import Path
 
 import polars as pl
 
-from crmkpi.errors import EXIT_CANNOT_CREATE_OUTPUT, CrmkpiError
-
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-
-
-class OutputError(CrmkpiError):
-    exit_code = EXIT_CANNOT_CREATE_OUTPUT
+# A spreadsheet runs a text cell starting with one of these as a formula (CSV injection).
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
+_TRIGGER_PATTERN = "^[=+\\-@\t\r\n]"
 
 
-def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
-    """Text cells a spreadsheet would run as formulas get a leading apostrophe."""
-    pattern = "^[" + "".join("\\" + c if c in "-+" else c for c in FORMULA_TRIGGERS) + "]"
-    return frame.with_columns(
-        pl.when(pl.col(c).str.contains(pattern))
+def neutralise_formulas(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """Text cells a spreadsheet would run as formulas get a leading apostrophe; returns the
+    frame and how many cells were changed."""
+    text_columns = [c for c, dtype in frame.schema.items() if dtype == pl.String]
+    if not text_columns:
+        return frame, 0
+    hits = frame.select(
+        pl.sum_horizontal(
+            pl.col(c).str.contains(_TRIGGER_PATTERN).fill_null(False).cast(pl.Int64).sum()
+            for c in text_columns
+        )
+    ).item()
+    safe = frame.with_columns(
+        pl.when(pl.col(c).str.contains(_TRIGGER_PATTERN))
         .then(pl.lit("'") + pl.col(c))
         .otherwise(pl.col(c))
         .alias(c)
-        for c, dtype in frame.schema.items()
-        if dtype == pl.String
+        for c in text_columns
     )
+    return safe, int(hits or 0)
 
 
-def write_kpis(kpis: pl.DataFrame, out: Path) -> Path:
-    """Write kpis.csv (UTF-8 with BOM for Excel) through a temporary file and an atomic rename."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create output folder {out}: {exc.strerror}") from exc
-    target = out / "kpis.csv"
-    handle, temporary = tempfile.mkstemp(prefix=".kpis.", suffix=".csv.tmp", dir=out)
-    os.close(handle)
-    try:
-        neutralise_formulas(kpis).write_csv(temporary, include_bom=True, float_precision=10)
-        os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    return target
+def write_table(frame: pl.DataFrame, path: Path, fmt: str, bom: bool, as_of: dt.date) -> int:
+    """Write one table as CSV or Parquet (xlsx tables go through workbook.py); returns the
+    number of text cells neutralised against formula injection."""
+    if fmt == "csv":
+        safe, count = neutralise_formulas(frame)
+        safe.write_csv(
+            path, include_bom=bom, date_format="%Y-%m-%d", datetime_format="%Y-%m-%d %H:%M:%S"
+        )
+        return count
+    if fmt == "parquet":
+        frame.write_parquet(path, compression="zstd", statistics=True)
+        return 0
+    if fmt == "xlsx":
+        from crmkpi.workbook import write_simple_workbook
+
+        write_simple_workbook(path, frame, path.stem, dt.datetime.combine(as_of, dt.time()))
+        return 0
+    raise ValueError(f"unknown format {fmt}")

@@ -1,0 +1,351 @@
+"""`crmkpi compute` as one job: load, compute, write, publish, with the run guarantees of
+DESIGN.md (a lock, staged and atomic outputs, a manifest written last, results that depend only
+on the inputs and --as-of)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from crmkpi import __version__
+from crmkpi.api import options_for
+from crmkpi.config import Config, resolve_config
+from crmkpi.engine import compute, prepare_sources
+from crmkpi.errors import EXIT_INVALID_DATA, CrmkpiError, InputMissingError, InvalidDataError
+from crmkpi.load import LoadResult, load_all
+from crmkpi.logs import log
+from crmkpi.metrics.settings import resolve_settings
+from crmkpi.profiles import churn_risk, cohorts, rfm
+from crmkpi.publish import (
+    Staging,
+    check_writable,
+    clean_abort,
+    clean_leftovers,
+    run_lock,
+    staged,
+    swap_in,
+)
+from crmkpi.report import as_dict, table_status
+from crmkpi.write import write_table
+
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class Summary:
+    """What the last stdout line says, for schedulers."""
+
+    status: str
+    exit_code: int
+    run_id: str | None = None
+    as_of: str | None = None
+    periods: int = 0
+    metrics_computed: int = 0
+    metrics_skipped: int = 0
+    rows_rejected: int = 0
+    outputs: list[str] = field(default_factory=list)
+    message: str | None = None
+
+    def line(self) -> str:
+        return json.dumps(self.__dict__, ensure_ascii=False, sort_keys=False)
+
+
+class _Timer:
+    """Seconds per stage, for the manifest (the only non-deterministic part of a run)."""
+
+    def __init__(self, progress: Callable[[str], None]) -> None:
+        self.seconds: dict[str, float] = {}
+        self.progress = progress
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        self.progress(name)
+        log(logging.DEBUG, "stage started", stage=name)
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - start, 4)
+        log(logging.INFO, "stage done", stage=name, seconds=self.seconds[name])
+
+
+def _run_id(loaded: LoadResult, options: Mapping[str, Any], as_of: dt.date) -> str:
+    """Named by what the results depend on: the inputs' hashes, as-of and the options."""
+    digest = hashlib.sha256()
+    for report in loaded.reports:
+        for file in report.files:
+            digest.update(f"{report.table}:{file.sha256}\n".encode())
+    digest.update(
+        json.dumps(
+            {**options, "as_of": as_of.isoformat(), "version": __version__},
+            sort_keys=True,
+            default=str,
+        ).encode()
+    )
+    return digest.hexdigest()[:16]
+
+
+def _previous_manifest(out: Path) -> dict[str, Any] | None:
+    try:
+        loaded: dict[str, Any] = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+        return loaded
+    except (OSError, ValueError):
+        return None
+
+
+def _thresholds(loaded: LoadResult, strict: bool, max_reject_rate: float) -> None:
+    """Fail the run (65/66) on failed tables or too many quarantined rows: nothing published."""
+    if loaded.failures:
+        missing = [f for f in loaded.failures if isinstance(f.error, InputMissingError)]
+        raise (missing or loaded.failures)[0].error
+    failing = [(r.table, table_status(r, strict, max_reject_rate)) for r in loaded.reports]
+    failing = [(t, s) for t, s in failing if s != "ok"]
+    if failing:
+        raise InvalidDataError("; ".join(f"table {t}: {s}" for t, s in failing))
+
+
+def _input_files(loaded: LoadResult) -> list[dict[str, Any]]:
+    return [
+        {
+            "table": r.table,
+            "path": f.path,
+            "sha256": f.sha256,
+            "rows_read": f.rows_read,
+            "duplicate_of": f.duplicate_of,
+        }
+        for r in loaded.reports
+        for f in r.files
+    ]
+
+
+def execute(
+    input_dir: Path | None,
+    config_path: Path | None,
+    cli: Mapping[str, Any],
+    env: Mapping[str, str],
+    progress: Callable[[str], None] = lambda stage: None,
+) -> Summary:
+    """The whole job; raises CrmkpiError (with its exit code) on failure."""
+    from crmkpi.options import resolve_run_options, settings_from_env
+
+    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")  # lock file only
+    timer = _Timer(progress)
+    with timer.stage("config"):
+        config, folder = resolve_config(input_dir, config_path)
+        opts = resolve_run_options(cli, env, config.run)
+        settings = {**config.settings.metric_settings, **settings_from_env(env)}
+        resolve_settings(settings)
+        out = Path(opts["out"])
+        check_writable(out)
+    with run_lock(out, started), clean_abort():
+        clean_leftovers(out)
+        with timer.stage("load"):
+            loaded = load_all(config, folder)
+            _thresholds(loaded, opts["strict"], opts["max_reject_rate"])
+        tables = {name: t.frame for name, t in loaded.tables.items()}
+        with timer.stage("compute"):
+            options = options_for(
+                config,
+                opts["period"],
+                opts["by"],
+                opts["as_of"],
+                opts["metrics"],
+                settings=settings,
+                engine=opts["engine"],
+                fiscal_year_start=opts["fiscal_year_start"],
+            )
+            result = compute(tables, options)
+        with timer.stage("profiles"):
+            profiles = _profiles(tables, result.as_of, options.settings, options.calendar)
+        run_id = _run_id(loaded, {k: v for k, v in opts.items() if k != "log_format"}, result.as_of)
+        with timer.stage("write"), staged(out, run_id) as staging:
+            outputs, neutralised, warnings = _write_all(
+                staging, result.kpis, profiles, loaded, opts, run_id, result.as_of, config
+            )
+            manifest = _manifest(
+                run_id,
+                result,
+                loaded,
+                opts,
+                settings,
+                outputs,
+                neutralised,
+                warnings,
+                timer.seconds,
+                _previous_manifest(out),
+                config,
+            )
+            staging.path(MANIFEST).write_text(
+                json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n",
+                encoding="utf-8",
+            )
+            swap_in(staging, run_id)
+    rejected = sum(r.rows_quarantined for r in loaded.reports)
+    return Summary(
+        status="ok",
+        exit_code=0,
+        run_id=run_id,
+        as_of=result.as_of.isoformat(),
+        periods=result.kpis["period"].n_unique(),
+        metrics_computed=len(result.computed),
+        metrics_skipped=len(result.skipped),
+        rows_rejected=rejected,
+        outputs=[str(out / o["path"]) for o in outputs] + [str(out / MANIFEST)],
+    )
+
+
+def _profiles(
+    tables: Mapping[str, pl.DataFrame],
+    as_of: dt.date,
+    settings: Mapping[str, Any],
+    calendar: Any,
+) -> dict[str, pl.DataFrame]:
+    """rfm, churn_risk and cohorts, when there are orders to build them from."""
+    orders = tables.get("orders")
+    if orders is None:
+        return {}
+    resolved = resolve_settings(settings)
+    sources, _ = prepare_sources(tables, as_of, resolved, ())
+    base = sources["customer_base"].frame if "customer_base" in sources else pl.DataFrame()
+    customers = tables.get("customers")
+    return {
+        "rfm": rfm(orders, customers, as_of, resolved),
+        "churn_risk": churn_risk(orders, tables.get("activities"), base, as_of, resolved),
+        "cohorts": cohorts(orders, as_of, calendar),
+    }
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _write_all(
+    staging: Staging,
+    kpis: pl.DataFrame,
+    profiles: Mapping[str, pl.DataFrame],
+    loaded: LoadResult,
+    opts: Mapping[str, Any],
+    run_id: str,
+    as_of: dt.date,
+    config: Config,
+) -> tuple[list[dict[str, Any]], int, list[str]]:
+    """Every output file into the staging folder; returns (outputs, cells neutralised,
+    warnings)."""
+    from crmkpi.workbook import write_workbook
+
+    outputs: list[dict[str, Any]] = []
+    neutralised = 0
+    warnings: list[str] = []
+    tables = {"kpis": kpis, **profiles}
+    for fmt in opts["format"]:
+        for name, frame in tables.items():
+            if fmt == "xlsx" and name == "kpis":
+                path = staging.path("kpis.xlsx")
+                warnings += write_workbook(
+                    path,
+                    kpis,
+                    opts["by"],
+                    opts["lang"],
+                    [as_dict(r) for r in loaded.reports],
+                    _run_info(run_id, as_of, opts, config),
+                    dt.datetime.combine(as_of, dt.time()),
+                )
+            else:
+                path = staging.path(f"{name}.{fmt}")
+                neutralised += write_table(frame, path, fmt, opts["bom"], as_of)
+            outputs.append({"path": path.name, "sha256": _sha256(path), "rows": frame.height})
+    for name, table in loaded.tables.items():
+        if table.rejected.height:
+            path = staging.path(f"rejected/{name}.csv")
+            neutralised += write_table(table.rejected, path, "csv", opts["bom"], as_of)
+            outputs.append(
+                {
+                    "path": f"rejected/{name}.csv",
+                    "sha256": _sha256(path),
+                    "rows": table.rejected.height,
+                }
+            )
+    return outputs, neutralised, warnings
+
+
+def _run_info(
+    run_id: str,
+    as_of: dt.date,
+    opts: Mapping[str, Any],
+    config: Config,
+) -> list[tuple[str, Any]]:
+    return [
+        ("run id", run_id),
+        ("as of", as_of.isoformat()),
+        ("crmkpi", __version__),
+        ("period", opts["period"]),
+        ("breakdowns", ", ".join(opts["by"])),
+        ("engine", opts["engine"]),
+        ("config", str(config.path) if config.path else "(none)"),
+    ]
+
+
+def _manifest(
+    run_id: str,
+    result: Any,
+    loaded: LoadResult,
+    opts: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    outputs: list[dict[str, Any]],
+    neutralised: int,
+    warnings: list[str],
+    timings: Mapping[str, float],
+    previous: dict[str, Any] | None,
+    config: Config,
+) -> dict[str, Any]:
+    inputs = _input_files(loaded)
+    changed = None
+    if previous is not None:
+        before = {(i["table"], i["path"]): i["sha256"] for i in previous.get("inputs", [])}
+        now = {(i["table"], i["path"]): i["sha256"] for i in inputs}
+        changed = sorted(f"{t}:{p}" for (t, p), h in now.items() if before.get((t, p)) != h)
+    return {
+        "run_id": run_id,
+        "rerun_of": previous.get("run_id")
+        if previous and previous.get("run_id") == run_id
+        else None,
+        "previous_run_id": previous.get("run_id") if previous else None,
+        "inputs_changed_since_previous_run": changed,
+        "as_of": result.as_of.isoformat(),
+        "crmkpi_version": __version__,
+        "config": str(config.path) if config.path else None,
+        "options": {k: v for k, v in opts.items()},
+        "settings": resolve_settings(settings),
+        "inputs": inputs,
+        "tables": [as_dict(r) for r in loaded.reports],
+        "metrics_computed": result.computed,
+        "metrics_skipped": result.skipped,
+        "metrics_skipped_at_grains": result.grain_skips,
+        "outputs": outputs,
+        "cells_neutralised_against_formulas": neutralised,
+        "warnings": warnings,
+        "timings_seconds": dict(timings),
+    }
+
+
+def failure_summary(error: CrmkpiError) -> Summary:
+    return Summary(status="failed", exit_code=error.exit_code, message=str(error))
+
+
+def stderr_progress(quiet: bool) -> Callable[[str], None]:
+    """Stage names on stderr, only when it is a terminal (never in cron or CI logs)."""
+    if quiet or not sys.stderr.isatty():
+        return lambda stage: None
+    return lambda stage: print(f"crmkpi: {stage}…", file=sys.stderr, flush=True)
+
+
+__all__ = ["EXIT_INVALID_DATA", "Summary", "execute", "failure_summary", "stderr_progress"]

@@ -1,0 +1,320 @@
+"""kpis.xlsx: a workbook a sales manager can open and trust.
+
+Sheets: a summary (periods down, metrics across, native trend charts for the headline KPIs),
+one sheet per breakdown, the metric dictionary, the data-quality report and run info. Number
+formats follow the metric's unit. Every cell is a value: no formulas, no hyperlinks, whatever the
+text says.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import xlsxwriter
+
+from crmkpi.metrics import REGISTRY
+
+MAX_CELL_CHARS = 32_767
+TRUNCATION_MARK = "…[truncated]"
+HEADLINE_METRICS = ("revenue", "won_revenue", "win_rate", "active_customers", "csat", "nps")
+UNIT_FORMATS = {
+    "currency": "#,##0.00",
+    "ratio": "0.0%",
+    "count": "#,##0",
+    "days": "0.0",
+    "hours": "0.00",
+    "minutes": "0.0",
+    "seconds": "#,##0.0",
+    "score": "0.00",
+    "points": "0.0",
+    "months": "0.0",
+}
+RATIO_AS_NUMBER = {
+    "units_per_transaction",
+    "purchase_frequency",
+    "avg_contacts_per_ticket",
+    "interaction_frequency",
+    "clv_to_cac",
+}
+LABELS = {
+    "en": {
+        "summary": "Summary",
+        "dictionary": "Metrics",
+        "quality": "Data quality",
+        "run": "Run info",
+        "period": "Period",
+    },
+    "zh": {
+        "summary": "汇总",
+        "dictionary": "指标说明",
+        "quality": "数据质量",
+        "run": "运行信息",
+        "period": "期间",
+    },
+}
+_BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
+
+
+def sheet_names(wanted: Sequence[str]) -> list[str]:
+    """Excel-safe sheet names: no `[]:*?/\\`, at most 31 characters, unique (case-blind)."""
+    seen: set[str] = set()
+    names = []
+    for raw in wanted:
+        base = _BAD_SHEET_CHARS.sub("_", raw).strip("'") or "Sheet"
+        name = base[:31]
+        counter = 2
+        while name.casefold() in seen:
+            suffix = f" ({counter})"
+            name = base[: 31 - len(suffix)] + suffix
+            counter += 1
+        seen.add(name.casefold())
+        names.append(name)
+    return names
+
+
+def _cell(value: Any, warnings: list[str]) -> Any:
+    if isinstance(value, str) and len(value) > MAX_CELL_CHARS:
+        warnings.append("a text cell over 32,767 characters was truncated in kpis.xlsx")
+        return value[: MAX_CELL_CHARS - len(TRUNCATION_MARK)] + TRUNCATION_MARK
+    return value
+
+
+def _title(metric: str, lang: str) -> str:
+    if metric not in REGISTRY.metrics:
+        return metric
+    spec = REGISTRY[metric]
+    return spec.title_zh if lang == "zh" else spec.title_en
+
+
+def _number_format(metric: str, unit: str) -> str:
+    if unit == "ratio" and metric in RATIO_AS_NUMBER:
+        return "0.00"
+    return UNIT_FORMATS.get(unit, "General")
+
+
+class _Writer:
+    def __init__(self, path: Path, created: dt.datetime, lang: str) -> None:
+        self.book = xlsxwriter.Workbook(
+            str(path),
+            {
+                "strings_to_formulas": False,
+                "strings_to_urls": False,
+                "strings_to_numbers": False,
+                "nan_inf_to_errors": False,
+                "default_date_format": "yyyy-mm-dd",
+                "constant_memory": False,
+            },
+        )
+        self.book.set_properties({"created": created, "title": "crmkpi KPIs"})
+        self.lang = lang
+        self.header = self.book.add_format(
+            {"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True, "valign": "top"}
+        )
+        self.date = self.book.add_format({"num_format": "yyyy-mm-dd"})
+        self.formats: dict[str, Any] = {}
+        self.warnings: list[str] = []
+
+    def number(self, pattern: str) -> Any:
+        if pattern not in self.formats:
+            self.formats[pattern] = self.book.add_format({"num_format": pattern})
+        return self.formats[pattern]
+
+    def table(
+        self,
+        name: str,
+        headers: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        formats: Sequence[Any | None] | None = None,
+        widths: Sequence[int] | None = None,
+    ) -> Any:
+        sheet = self.book.add_worksheet(name)
+        sheet.write_row(0, 0, [_cell(h, self.warnings) for h in headers], self.header)
+        for r, row in enumerate(rows, start=1):
+            for c, value in enumerate(row):
+                fmt = formats[c] if formats else None
+                value = _cell(value, self.warnings)
+                if value is None:
+                    continue
+                if isinstance(value, dt.date | dt.datetime):
+                    sheet.write_datetime(r, c, value, fmt or self.date)
+                elif isinstance(value, bool):
+                    sheet.write_boolean(r, c, value)
+                elif isinstance(value, int | float):
+                    sheet.write_number(r, c, value, fmt)
+                else:
+                    sheet.write_string(r, c, str(value))
+        sheet.freeze_panes(1, 0)
+        if rows:
+            sheet.autofilter(0, 0, len(rows), len(headers) - 1)
+        for c, header in enumerate(headers):
+            width = widths[c] if widths else max(10, min(40, len(str(header)) + 2))
+            sheet.set_column(c, c, width)
+        return sheet
+
+
+def _wide(kpis: pl.DataFrame, keys: list[str]) -> tuple[pl.DataFrame, list[str]]:
+    metrics = kpis["metric"].unique(maintain_order=True).to_list()
+    wide = kpis.pivot(on="metric", index=keys, values="value", aggregate_function="first")
+    return wide.select(*keys, *[m for m in metrics if m in wide.columns]), metrics
+
+
+def write_workbook(
+    path: Path,
+    kpis: pl.DataFrame,
+    dimensions: Sequence[str],
+    lang: str,
+    quality: Sequence[Mapping[str, Any]],
+    run_info: Sequence[tuple[str, Any]],
+    created: dt.datetime,
+) -> list[str]:
+    """Write the workbook; returns warnings (for example truncated cells)."""
+    labels = LABELS[lang]
+    units = dict(kpis.select("metric", "unit").unique().iter_rows())
+    writer = _Writer(path, created, lang)
+    grains = kpis["grain"].unique(maintain_order=True).to_list()
+    wanted = [
+        labels["summary"],
+        *[g for g in grains if g != "total"],
+        labels["dictionary"],
+        labels["quality"],
+        labels["run"],
+    ]
+    names = dict(zip(wanted, sheet_names(wanted), strict=True))
+
+    total = kpis.filter(pl.col("grain") == "total")
+    wide, metrics = _wide(total, ["period", "period_start", "period_end", "partial_period"])
+    headers = [labels["period"], "start", "end", "partial", *[_title(m, lang) for m in metrics]]
+    formats = [
+        None,
+        None,
+        None,
+        None,
+        *[writer.number(_number_format(m, units[m])) for m in metrics],
+    ]
+    summary = writer.table(
+        names[labels["summary"]],
+        headers,
+        wide.rows(),
+        formats,
+        [12, 11, 11, 8, *[16] * len(metrics)],
+    )
+    _charts(writer, summary, wide, metrics, lang, len(headers))
+
+    for grain in grains:
+        if grain == "total":
+            continue
+        dims = grain.split("+")
+        part = kpis.filter(pl.col("grain") == grain)
+        wide, metrics = _wide(part, ["period", *dims])
+        headers = [labels["period"], *dims, *[_title(m, lang) for m in metrics]]
+        formats = [None] * (1 + len(dims)) + [
+            writer.number(_number_format(m, units[m])) for m in metrics
+        ]
+        writer.table(
+            names[grain],
+            headers,
+            wide.rows(),
+            formats,
+            [12, *[18] * len(dims), *[16] * len(metrics)],
+        )
+
+    dictionary = [
+        (
+            m.name,
+            m.title_en,
+            m.title_zh,
+            m.family,
+            m.unit,
+            m.formula,
+            {True: "higher", False: "lower", None: ""}[m.higher_is_better],
+        )
+        for m in REGISTRY.outputs()
+    ]
+    writer.table(
+        names[labels["dictionary"]],
+        ["metric", "title", "名称", "family", "unit", "formula", "better"],
+        dictionary,
+        widths=[28, 30, 24, 12, 10, 80, 8],
+    )
+    quality_headers = [
+        "table",
+        "rows read",
+        "rows used",
+        "rows quarantined",
+        "footer rows",
+        "rows skipped",
+        "rows deduplicated",
+        "reject rate",
+        "quarantined by check",
+    ]
+    quality_rows = [
+        (
+            q["table"],
+            q["rows_read"],
+            q["rows_used"],
+            q["rows_quarantined"],
+            q["footer_rows"],
+            q["rows_skipped"],
+            q["rows_deduplicated"],
+            q["reject_rate"],
+            "; ".join(f"{k} {v}" for k, v in q["quarantined_by_check"].items()),
+        )
+        for q in quality
+    ]
+    count = writer.number("#,##0")
+    writer.table(
+        names[labels["quality"]],
+        quality_headers,
+        quality_rows,
+        [None, count, count, count, count, count, count, writer.number("0.00%"), None],
+        [18, 11, 11, 13, 11, 11, 13, 11, 60],
+    )
+    writer.table(
+        names[labels["run"]],
+        ["item", "value"],
+        [(k, v if isinstance(v, int | float) else str(v)) for k, v in run_info],
+        widths=[24, 80],
+    )
+    writer.book.close()
+    return sorted(set(writer.warnings))
+
+
+def _charts(
+    writer: _Writer, sheet: Any, wide: pl.DataFrame, metrics: list[str], lang: str, width: int
+) -> None:
+    """Native line charts of the headline KPIs, beside the summary table."""
+    rows = wide.height
+    if rows < 2:
+        return
+    anchor_row = 1
+    for metric in [m for m in HEADLINE_METRICS if m in metrics]:
+        column = 4 + metrics.index(metric)
+        chart = writer.book.add_chart({"type": "line"})
+        chart.add_series(
+            {
+                "name": _title(metric, lang),
+                "categories": [sheet.name, 1, 0, rows, 0],
+                "values": [sheet.name, 1, column, rows, column],
+                "marker": {"type": "circle"},
+            }
+        )
+        chart.set_title({"name": _title(metric, lang)})
+        chart.set_legend({"none": True})
+        chart.set_size({"width": 480, "height": 240})
+        sheet.insert_chart(anchor_row, width + 1, chart)
+        anchor_row += 13
+
+
+def write_simple_workbook(path: Path, frame: pl.DataFrame, name: str, created: dt.datetime) -> None:
+    """A per-customer table (rfm, churn_risk, cohorts) as one plain sheet."""
+    writer = _Writer(path, created, "en")
+    formats = [
+        writer.number("0.00") if dtype == pl.Float64 else None for dtype in frame.schema.values()
+    ]
+    writer.table(sheet_names([name])[0], frame.columns, frame.rows(), formats)
+    writer.book.close()
