@@ -50,6 +50,16 @@ class Calendar:
         back = fiscal_month % 3 if self.grain == "quarter" else fiscal_month
         return month_start.dt.offset_by(pl.format("-{}mo", back))
 
+    def year_before(self, label: pl.Expr) -> pl.Expr:
+        """The label of the same period a year earlier: `2024-W11` -> `2023-W11`, `FY2025-Q1`
+        -> `FY2024-Q1` (weeks match by number, as their start dates do not recur). A period
+        without a twin (`2024-02-29`, a 53rd week) finds none; `all` has no year before."""
+        if self.grain == "all":
+            return pl.lit(None, pl.String)
+        parts = label.str.extract_groups(r"^(\D*)(\d{4})(.*)$")
+        year = (parts.struct.field("2").cast(pl.Int32) - 1).cast(pl.String).str.zfill(4)
+        return pl.concat_str(parts.struct.field("1"), year, parts.struct.field("3"))
+
     def next_start(self, start: pl.Expr) -> pl.Expr:
         step = {"day": "1d", "week": "1w", "month": "1mo", "quarter": "3mo", "year": "1y"}
         return start.dt.offset_by(step[self.grain])

@@ -80,7 +80,7 @@ class _Backend:
     def collect(self, frame: nw.LazyFrame[Any]) -> pl.DataFrame:
         collected = frame.collect()
         native = collected.to_native()
-        return native if isinstance(native, pl.DataFrame) else pl.from_arrow(native)
+        return native if isinstance(native, pl.DataFrame) else pl.DataFrame(pl.from_arrow(native))
 
 
 # --- sources and dimensions ---------------------------------------------------------------------
@@ -95,7 +95,14 @@ class Source:
     dimensions: set[str]
 
 
-def _dimension_column(name: str, frame: pl.DataFrame) -> str | None:
+# Columns named like a dimension that mean something else in their table (a spend or budget
+# category is the kind of spend, not a product category).
+NOT_DIMENSIONS = {"spend": ("category",), "budgets": ("category",)}
+
+
+def _dimension_column(name: str, frame: pl.DataFrame, table: str = "") -> str | None:
+    if name in NOT_DIMENSIONS.get(table, ()):
+        return None
     candidates = {"source": ("source", "lead_source")}.get(name, (name,))
     return next((c for c in candidates if c in frame.columns), None)
 
@@ -112,7 +119,7 @@ def resolve_dimensions(
     supplied: set[str] = set()
     columns: dict[str, pl.Expr] = {}
     for dimension in wanted:
-        own = _dimension_column(dimension, frame)
+        own = _dimension_column(dimension, frame, name)
         if own is not None:
             columns[dimension] = pl.col(own)
             supplied.add(dimension)
@@ -121,6 +128,7 @@ def resolve_dimensions(
             dimension in ("segment", "region")
             and customers is not None
             and "customer_id" in frame.columns
+            and dimension in customers.columns
             and customers[dimension].is_not_null().any()
         ):
             lookup = customers.select("customer_id", pl.col(dimension).alias(f"__{dimension}"))
@@ -171,10 +179,14 @@ def _missing(metric: Metric, sources: Mapping[str, pl.DataFrame]) -> str | None:
 
 
 def plan(
-    names: Sequence[str], sources: Mapping[str, pl.DataFrame], settings: Mapping[str, Any]
+    names: Sequence[str],
+    sources: Mapping[str, pl.DataFrame],
+    settings: Mapping[str, Any],
+    unavailable: Mapping[str, str] | None = None,
 ) -> tuple[list[str], dict[str, str], dict[str, str]]:
     """The computable metrics in dependency order, the skipped ones with the reason, and the
-    metrics whose result is another's (a setting's variant, or a fallback)."""
+    metrics whose result is another's (a setting's variant, or a fallback). `unavailable`
+    names metrics that cannot be computed in this run, with the reason."""
     skipped: dict[str, str] = {}
     aliases: dict[str, str] = {}
     ordered = REGISTRY.order(names)
@@ -187,7 +199,7 @@ def plan(
             else:
                 aliases[name] = target
             continue
-        reason = _missing(metric, sources)
+        reason = (unavailable or {}).get(name) or _missing(metric, sources)
         if reason is None:
             blocked = [
                 i
@@ -221,7 +233,9 @@ def _date_range(
         if dates.len():
             lows.append(dates.min())
             highs.append(dates.max())
-    return (min(lows) if lows else None), (max(highs) if highs else None)  # type: ignore[type-var]
+    low = min(lows) if lows else None  # type: ignore[type-var]
+    high = max(highs) if highs else None  # type: ignore[type-var]
+    return low, high  # type: ignore[return-value]
 
 
 # --- aggregation (narwhals: runs on every engine) -----------------------------------------------
@@ -460,17 +474,15 @@ def _growth_frame(
 ) -> pl.DataFrame:
     """(value - base value) / base value, the base being the previous period or a year before."""
     dims = grain.keys[1:]
-    dated = base.join(periods.select(KEY, "period_start"), on=KEY)
+    dated = base.join(periods.select(KEY, "period", "__year_before"), on=KEY)
     if metric.lag == "previous":
         earlier = dated.select(*dims, (pl.col(KEY) + 1).alias(KEY), pl.col("value").alias("__b"))
         joined = dated.join(earlier, on=grain.keys, how="left")
     else:
         earlier = dated.select(
-            *dims,
-            pl.col("period_start").dt.offset_by("1y").alias("period_start"),
-            pl.col("value").alias("__b"),
+            *dims, pl.col("period").alias("__year_before"), pl.col("value").alias("__b")
         )
-        joined = dated.join(earlier, on=[*dims, "period_start"], how="left")
+        joined = dated.join(earlier, on=[*dims, "__year_before"], how="left")
     return joined.select(
         *grain.keys,
         _divide(pl.col("value") - pl.col("__b"), pl.col("__b")),
@@ -501,7 +513,7 @@ def prepare_sources(
             pl.col("ordered_at").min().dt.date().alias("customer_first_order_on")
         )
         frames["completed_orders"] = orders.join(first, on="customer_id", how="left")
-    if base.height:
+    if "acquired_on" in base.columns:
         acquired = base.select("customer_id", pl.col("acquired_on").alias("customer_acquired_on"))
         for name, frame in frames.items():
             if name not in ("customer_base", "completed_orders") and "customer_id" in frame.columns:
@@ -554,9 +566,13 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
         raise ConfigError("as-of: the inputs hold no dated rows; give --as-of")
     sources, churn_source = prepare_sources(tables, as_of, settings, options.dimensions)
     frames = {name: s.frame for name, s in sources.items()}
-    if churn_source is None and "customer_base" in frames:
-        frames["customer_base"] = frames["customer_base"].drop("churned_on")
-    names, skipped, aliases = plan(wanted, frames, {**settings, "churn_source": churn_source})
+    unavailable = {}
+    if churn_source == "snapshot" and options.calendar.grain != "all":
+        reason = "snapshot churn (a churned flag without dates) is measured for period all only"
+        unavailable = {"snapshot_churned": reason, "snapshot_customers": reason}
+    names, skipped, aliases = plan(
+        wanted, frames, {**settings, "churn_source": churn_source}, unavailable
+    )
     all_anchors = {(t, a) for t, a in _anchors(names) if t in frames}
     low, _ = _date_range(frames, all_anchors, as_of)
     calendar = options.calendar.table(low or as_of, as_of)
@@ -566,17 +582,20 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
     periods = periods.with_columns(
         ((pl.col("period_end") - pl.col("period_start")).dt.total_days() + 1)
         .cast(pl.Float64)
-        .alias("__period_days")
+        .alias("__period_days"),
+        options.calendar.year_before(pl.col("period")).alias("__year_before"),
     )
-    outputs = []
+    outputs: list[pl.DataFrame] = []
     grain_skips: dict[str, list[str]] = {}
     by_grain: dict[tuple[str, ...], dict[str, pl.DataFrame]] = {}
-    for dims in grains(options.dimensions):
+    # Without a dated row up to as-of there is no period to report: an empty table, not zeros.
+    for dims in grains(options.dimensions) if low is not None else []:
         grain = _Grain(dims)
         results, missing = _compute_grain(run, names, aliases, grain, periods, by_grain)
         by_grain[dims] = results
         for name in missing:
-            grain_skips.setdefault(name, []).append(grain_name(dims))
+            if name in wanted:
+                grain_skips.setdefault(name, []).append(grain_name(dims))
         outputs.extend(
             _long(frame, REGISTRY[name], grain, options.dimensions)
             for name, frame in results.items()

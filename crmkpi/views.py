@@ -86,18 +86,29 @@ def customer_base(
     )
     churn_source = _churn_source(customers, orders, has_dates)
     derived_churn = pl.col("last_order_on").dt.offset_by(f"{settings['inactivity_days']}d")
-    churned_on = pl.when(pl.col("churned_at") < as_of_end).then(pl.col("churned_at").dt.date())
+    churned_on: pl.Expr = pl.when(pl.col("churned_at") < as_of_end).then(
+        pl.col("churned_at").dt.date()
+    )
     if orders is not None:
-        churned_on = churned_on.when(
-            pl.col("churned_at").is_null() & (derived_churn <= as_of)
-        ).then(derived_churn)
+        derived = pl.when(pl.col("churned_at").is_null() & (derived_churn <= as_of))
+        churned_on = pl.coalesce(churned_on, derived.then(derived_churn))
+    acquired_on = pl.coalesce(pl.col("created_at").dt.date(), pl.col("first_order_on"))
     base = base.with_columns(
-        pl.coalesce(pl.col("created_at").dt.date(), pl.col("first_order_on")).alias("acquired_on"),
-        churned_on.otherwise(None).alias("churned_on"),
+        acquired_on.alias("acquired_on"),
+        # Only an acquired customer can churn (else end = start + new - churned breaks).
+        pl.when(acquired_on.is_not_null()).then(churned_on).alias("churned_on"),
         pl.lit(as_of).alias("snapshot_on"),
     )
     base = base.filter(pl.col("acquired_on").is_null() | (pl.col("acquired_on") <= as_of))
-    return base.select(c for c in VIEW_COLUMNS["customer_base"] if c in base.columns), churn_source
+    # Without an acquisition date (snapshot data) or a dated churn source, the dated customer
+    # metrics are skipped instead of counting every customer as never acquired or never lost.
+    absent = set()
+    if orders is None and (customers is None or "created_at" not in customers.columns):
+        absent.add("acquired_on")
+    if churn_source not in ("dates", "derived"):
+        absent.add("churned_on")
+    keep = [c for c in VIEW_COLUMNS["customer_base"] if c in base.columns and c not in absent]
+    return base.select(keep), churn_source
 
 
 def _churn_source(

@@ -214,7 +214,7 @@ class Registry:
     def __getitem__(self, name: str) -> Metric:
         return self.metrics[name]
 
-    def __iter__(self) -> Iterable[Metric]:  # type: ignore[override]
+    def __iter__(self) -> Iterable[Metric]:
         return iter(self.metrics.values())
 
     def outputs(self) -> list[Metric]:

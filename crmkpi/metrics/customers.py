@@ -44,6 +44,7 @@ def _clv(values: Mapping[str, Any], ctx: Context) -> Any:
     k = ctx.periods_per_year
     fixed = ctx.settings["clv_lifetime_years"]
     churn = values["churn_rate"]
+    lifetime: pl.Expr
     if fixed is not None:
         lifetime = pl.when(churn.is_not_null()).then(pl.lit(float(fixed)))
     else:
@@ -54,7 +55,7 @@ def _clv(values: Mapping[str, Any], ctx: Context) -> Any:
             .when(churn == 0)
             .then(pl.lit(cap))
         )
-    margin = pl.lit(1.0)
+    margin: pl.Expr = pl.lit(1.0)
     if values.get("gross_profit") is not None:
         margin = pl.when(values["revenue"] > 0).then(values["gross_profit"] / values["revenue"])
     return values["average_order_value"] * values["purchase_frequency"] * k * lifetime * margin

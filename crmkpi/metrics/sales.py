@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import narwhals as nw
 
 from crmkpi.metrics.base import Context, Growth, Metric, Ratio, Simple, Stock
@@ -35,10 +37,10 @@ def _cycle_days(ctx: Context) -> nw.Expr:
     return (nw.col("closed_at") - nw.col("created_at")).dt.total_microseconds() / 86_400_000_000
 
 
-def _deals(name: str, en: str, zh: str, formula: str, **kw: object) -> Simple:
+def _deals(name: str, en: str, zh: str, formula: str, **kw: Any) -> Simple:
     return Simple(
         name=name, title_en=en, title_zh=zh, family=FAMILY, table="deals", formula=formula, **kw
-    )  # type: ignore[arg-type]
+    )
 
 
 METRICS: list[Metric] = [

@@ -1,0 +1,506 @@
+"""Every customer and order metric (KPI_CATALOGUE.md, "Customers and orders") on tiny inline data.
+
+Each expected value is worked out by hand in the comment beside it and written as a literal.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from crmkpi.metrics import REGISTRY
+from crmkpi.metrics.customers import METRICS
+from tests.kpi_helpers import frame, kpis, row, rows, run, series, value
+
+# --- orders -------------------------------------------------------------------------------------
+
+ORDERS = [
+    # order o1 has two lines: one order of 150 and 3 items
+    dict(order_id="o1", customer_id="c1", ordered_at="2024-01-05", amount=100.0, quantity=2.0,
+         status="completed", cost=60.0),
+    dict(order_id="o1", customer_id="c1", ordered_at="2024-01-05", amount=50.0, quantity=1.0,
+         status="completed", cost=20.0),
+    # no order_id: an order of its own; a null status counts as completed
+    dict(order_id=None, customer_id="c1", ordered_at="2024-01-20", amount=10.0, quantity=1.0,
+         status=None, cost=5.0),
+    dict(order_id=None, customer_id="c2", ordered_at="2024-01-21", amount=20.0, quantity=1.0,
+         status="completed", cost=15.0),
+    # cancelled and refunded orders do not count
+    dict(order_id="o3", customer_id="c2", ordered_at="2024-01-22", amount=40.0, quantity=4.0,
+         status="cancelled", cost=1.0),
+    dict(order_id="o4", customer_id="c3", ordered_at="2024-01-23", amount=30.0, quantity=3.0,
+         status="refunded", cost=1.0),
+]  # fmt: skip
+
+
+def test_order_metrics_group_lines_and_skip_cancelled_and_refunded() -> None:
+    out = kpis({"orders": frame("orders", ORDERS)}, period="month", as_of="2024-01-31")
+    # revenue: 100 + 50 + 10 + 20 = 180
+    assert value(out, "revenue", "2024-01") == 180.0
+    # orders: o1, the c1 line, the c2 line = 3
+    assert value(out, "orders_count", "2024-01") == 3
+    aov = row(out, "average_order_value", "2024-01")
+    assert (aov["value"], aov["numerator"], aov["denominator"]) == (60.0, 180.0, 3.0)
+    # items: 2 + 1 + 1 + 1 = 5 over 3 orders
+    upt = row(out, "units_per_transaction", "2024-01")
+    assert upt["value"] == pytest.approx(5 / 3)
+    assert (upt["numerator"], upt["denominator"]) == (5.0, 3.0)
+    # customers with a completed order: c1, c2 (c3 only refunded)
+    assert value(out, "active_customers", "2024-01") == 2
+    assert value(out, "purchase_frequency", "2024-01") == 1.5  # 3 orders / 2 customers
+    # c1 has 2 orders (o1 and its line without id), c2 has 1: 1 of 2 repeat
+    repeat = row(out, "repeat_purchase_rate", "2024-01")
+    assert (repeat["value"], repeat["numerator"], repeat["denominator"]) == (0.5, 1.0, 2.0)
+    # cost: 60 + 20 + 5 + 15 = 100 -> 180 - 100 = 80
+    assert value(out, "gross_profit", "2024-01") == 80.0
+
+
+def test_repeat_purchase_counts_distinct_orders_not_lines() -> None:
+    orders = frame(
+        "orders",
+        [
+            # c1: one order of three lines -> not a repeat buyer
+            dict(order_id="a", customer_id="c1", ordered_at="2024-01-05", amount=1.0),
+            dict(order_id="a", customer_id="c1", ordered_at="2024-01-05", amount=1.0),
+            dict(order_id="a", customer_id="c1", ordered_at="2024-01-05", amount=1.0),
+            # c2: two orders -> repeat buyer
+            dict(order_id="b", customer_id="c2", ordered_at="2024-01-05", amount=1.0),
+            dict(order_id="c", customer_id="c2", ordered_at="2024-01-25", amount=1.0),
+        ],
+    )
+    out = kpis({"orders": orders}, period="month", as_of="2024-01-31")
+    assert value(out, "repeat_purchase_rate", "2024-01") == 0.5  # c2 of c1, c2
+    assert value(out, "orders_count", "2024-01") == 3  # a, b, c
+
+
+def test_gross_profit_needs_cost_and_is_skipped_without_it() -> None:
+    orders = frame("orders", [dict(customer_id="c1", ordered_at="2024-01-05", amount=10.0)])
+    result = run({"orders": orders}, period="month", as_of="2024-01-31")
+    assert "cost" in result.skipped["gross_profit"]
+    assert "quantity" in result.skipped["units_per_transaction"]
+
+
+# --- the customer base --------------------------------------------------------------------------
+
+
+def test_new_customers_from_created_at_else_first_completed_order() -> None:
+    customers = frame(
+        "customers",
+        [
+            dict(customer_id="c1", created_at="2023-12-20"),  # December
+            dict(customer_id="c2", created_at=None),  # first completed order: January
+            dict(customer_id="c4", created_at="2024-02-05"),  # February, never ordered
+            dict(customer_id="c5", created_at=None),  # only a cancelled order: not acquired
+            dict(customer_id="c6", created_at="2024-04-01"),  # after as-of
+        ],
+    )
+    orders = frame(
+        "orders",
+        [
+            dict(customer_id="c1", ordered_at="2024-01-05", amount=10.0),  # created_at wins
+            dict(customer_id="c2", ordered_at="2024-01-21", amount=10.0),
+            dict(customer_id="c2", ordered_at="2024-02-21", amount=10.0),
+            dict(customer_id="c3", ordered_at="2024-02-10", amount=10.0),  # only in orders
+            dict(customer_id="c5", ordered_at="2024-02-11", amount=10.0, status="cancelled"),
+        ],
+    )
+    out = kpis({"customers": customers, "orders": orders}, period="month", as_of="2024-03-31")
+    # December c1; January c2; February c3 (orders only) and c4; March none.
+    assert series(out, "new_customers") == {
+        "2023-12": 1,
+        "2024-01": 1,
+        "2024-02": 2,
+        "2024-03": 0,
+    }
+
+
+def test_customers_at_start_and_end_chain_and_balance() -> None:
+    customers = frame(
+        "customers",
+        [
+            dict(customer_id="c1", created_at="2024-01-01"),
+            dict(customer_id="c2", created_at="2024-01-15", churned_at="2024-02-10"),
+            dict(customer_id="c3", created_at="2024-02-01"),
+            dict(customer_id="c4", created_at="2024-02-20", churned_at="2024-02-25"),
+            # churned after as-of: not churned
+            dict(customer_id="c5", created_at="2024-01-10", churned_at="2024-04-02"),
+            # never acquired (no created_at, no order): neither counted nor churned
+            dict(customer_id="c6", created_at=None, churned_at="2024-02-01"),
+        ],
+    )
+    out = kpis({"customers": customers}, period="month", as_of="2024-03-31")
+    # Jan: start 0, new c1 c2 c5 = 3, churned 0, end 3.
+    # Feb: start 3, new c3 c4 = 2, churned c2 c4 = 2, end 3.
+    # Mar: start 3, new 0, churned 0, end 3.
+    assert series(out, "customers_at_start") == {"2024-01": 0, "2024-02": 3, "2024-03": 3}
+    assert series(out, "new_customers") == {"2024-01": 3, "2024-02": 2, "2024-03": 0}
+    assert series(out, "churned_customers") == {"2024-01": 0, "2024-02": 2, "2024-03": 0}
+    assert series(out, "customers_at_end") == {"2024-01": 3, "2024-02": 3, "2024-03": 3}
+    # churn in February: 2 / 3 at start (c4 came and went within it)
+    assert value(out, "churn_rate", "2024-02") == pytest.approx(2 / 3)
+    assert value(out, "churn_rate", "2024-01") is None  # 0 at start
+    # retention in February: (3 at end - 2 new) / 3 at start = 1/3
+    assert value(out, "retention_rate", "2024-02") == pytest.approx(1 / 3)
+    # growth in February: (3 - 3) / 3 = 0; January: start 0 -> null
+    assert value(out, "customer_growth_rate", "2024-02") == 0.0
+    assert value(out, "customer_growth_rate", "2024-01") is None
+
+
+def test_customer_stocks_of_period_all_are_measured_at_its_two_boundaries() -> None:
+    customers = frame(
+        "customers",
+        [
+            dict(customer_id="c1", created_at="2024-01-01"),
+            dict(customer_id="c2", created_at="2024-01-15", churned_at="2024-02-10"),
+            dict(customer_id="c3", created_at="2024-02-01"),
+        ],
+    )
+    out = kpis({"customers": customers}, period="all", as_of="2024-03-31")
+    # the range starts on 2024-01-01, the first acquisition: nobody before it
+    assert value(out, "customers_at_start", "all") == 0
+    assert value(out, "customers_at_end", "all") == 2  # c1, c3
+    assert value(out, "new_customers", "all") == 3
+    assert value(out, "churned_customers", "all") == 1
+    assert value(out, "churn_rate", "all") is None  # 1 / 0
+
+
+def test_churn_and_retention_seed_examples() -> None:
+    # 100 customers at the start of 2024-Q1; 15 churn in Q1 (10 in January); none is new.
+    customers = frame(
+        "customers",
+        [
+            dict(customer_id=f"c{i}", created_at="2023-06-01",
+                 churned_at="2024-01-15" if i < 10 else "2024-03-01" if i < 15 else None)
+            for i in range(100)
+        ],
+    )  # fmt: skip
+    month = kpis({"customers": customers}, period="month", as_of="2024-03-31")
+    # January: 10 of 100 customers at start = 10 %.
+    jan = row(month, "churn_rate", "2024-01")
+    assert (jan["value"], jan["numerator"], jan["denominator"]) == (0.1, 10.0, 100.0)
+    quarter = kpis({"customers": customers}, period="quarter", as_of="2024-03-31")
+    assert value(quarter, "customers_at_start", "2024-Q1") == 100
+    assert value(quarter, "churned_customers", "2024-Q1") == 15
+    assert value(quarter, "new_customers", "2024-Q1") == 0
+    assert value(quarter, "customers_at_end", "2024-Q1") == 85
+    # retention: (85 at end - 0 new) / 100 at start = 0.85
+    assert value(quarter, "retention_rate", "2024-Q1") == pytest.approx(0.85)
+    assert value(quarter, "churn_rate", "2024-Q1") == pytest.approx(0.15)
+    assert value(quarter, "customer_growth_rate", "2024-Q1") == pytest.approx(-0.15)
+
+
+def test_churn_derived_from_inactivity() -> None:
+    orders = frame(
+        "orders",
+        [
+            dict(customer_id="c1", ordered_at="2024-01-05", amount=10.0),
+            dict(customer_id="c2", ordered_at="2024-01-20", amount=10.0),
+            dict(customer_id="c2", ordered_at="2024-03-20", amount=10.0),
+            dict(customer_id="c3", ordered_at="2024-03-25", amount=10.0),
+        ],
+    )
+    out = kpis({"orders": orders}, period="month", as_of="2024-04-10",
+               settings={"inactivity_days": 30})  # fmt: skip
+    # c1: last order 01-05 + 30 days = 02-04 <= as-of -> churned in February.
+    # c2: last order 03-20 + 30 = 04-19 > as-of 04-10 -> not churned (yet).
+    # c3: 03-25 + 30 = 04-24 > as-of -> not churned.
+    assert series(out, "churned_customers") == {
+        "2024-01": 0,
+        "2024-02": 1,
+        "2024-03": 0,
+        "2024-04": 0,
+    }
+    assert value(out, "churn_rate", "2024-02") == 0.5  # 1 of c1, c2 at start
+    assert value(out, "customers_at_end", "2024-02") == 1
+    assert value(out, "customers_at_end", "2024-04") == 2  # c2, c3
+    # the default of 365 days: nobody has churned by 2024-04-10
+    default = kpis({"orders": orders}, period="month", as_of="2024-04-10")
+    assert set(rows(default, "churned_customers")["value"]) == {0.0}
+
+
+def test_snapshot_churn_from_a_flag_for_period_all() -> None:
+    customers = frame(
+        "customers",
+        [dict(customer_id=f"c{i}", churned=i < 3, segment="a" if i < 4 else "b")
+         for i in range(10)],
+    )  # fmt: skip
+    result = run({"customers": customers}, period="all", by=("segment",), as_of="2024-06-30")
+    out = result.kpis
+    # 3 flagged of 10 customers; segment a: c0..c3, 3 of 4; segment b: c4..c9, 0 of 6.
+    total = row(out, "churn_rate", "all")
+    assert (total["value"], total["numerator"], total["denominator"]) == (0.3, 3.0, 10.0)
+    assert value(out, "churn_rate", "all", segment="a") == 0.75
+    assert value(out, "churn_rate", "all", segment="b") == 0.0
+    # without dates the dated customer metrics cannot be measured: skipped, not zeros
+    for metric in ("customers_at_start", "customers_at_end", "new_customers",
+                   "churned_customers", "retention_rate"):  # fmt: skip
+        assert metric in result.skipped, metric
+    assert set(out["metric"]) == {"churn_rate"}
+    # snapshot churn has no period finer than `all`
+    quarterly = run({"customers": customers}, period="quarter", as_of="2024-06-30")
+    assert "period all" in quarterly.skipped["churn_rate"]
+    assert quarterly.kpis.height == 0
+
+
+def test_churn_metrics_are_skipped_without_a_churn_source() -> None:
+    customers = frame("customers", [dict(customer_id="c1", created_at="2024-01-05")])
+    result = run({"customers": customers}, period="month", as_of="2024-01-31")
+    assert "churned_on" in result.skipped["churned_customers"]
+    assert "churn_rate" in result.skipped
+    assert value(result.kpis, "new_customers", "2024-01") == 1
+
+
+def test_purchase_retention_rate_within_the_cell() -> None:
+    orders = frame(
+        "orders",
+        [
+            dict(customer_id="c1", ordered_at="2024-01-05", amount=1.0, rep="ann"),
+            dict(customer_id="c2", ordered_at="2024-01-06", amount=1.0, rep="ann"),
+            dict(customer_id="c3", ordered_at="2024-01-07", amount=1.0, rep="bo"),
+            dict(customer_id="c1", ordered_at="2024-02-05", amount=1.0, rep="bo"),
+            dict(customer_id="c3", ordered_at="2024-02-06", amount=1.0, rep="bo"),
+            dict(customer_id="c4", ordered_at="2024-02-07", amount=1.0, rep="bo"),
+        ],
+    )
+    out = kpis({"orders": orders}, period="month", by=("rep",), as_of="2024-02-29")
+    # January buyers c1, c2, c3; of them c1 and c3 bought again in February: 2/3.
+    feb = row(out, "purchase_retention_rate", "2024-02")
+    assert feb["value"] == pytest.approx(2 / 3)
+    assert (feb["numerator"], feb["denominator"]) == (2.0, 3.0)
+    assert value(out, "purchase_retention_rate", "2024-01") is None  # no earlier buyers
+    # by rep: ann's January buyers c1, c2 bought nothing from ann in February: 0/2;
+    # bo's January buyer c3 bought from bo again: 1/1.
+    assert value(out, "purchase_retention_rate", "2024-02", rep="ann") == 0.0
+    assert value(out, "purchase_retention_rate", "2024-02", rep="bo") == 1.0
+
+
+# --- category shares ----------------------------------------------------------------------------
+
+CATEGORY_ORDERS = [
+    # c1's first order (2024-01-05) has categories x and y; a later order has z
+    dict(order_id="o1", customer_id="c1", ordered_at="2024-01-05", amount=1.0, category="x"),
+    dict(order_id="o1", customer_id="c1", ordered_at="2024-01-05", amount=1.0, category="y"),
+    dict(order_id="o2", customer_id="c1", ordered_at="2024-01-20", amount=1.0, category="z"),
+    # c2's first order is in x
+    dict(order_id="o3", customer_id="c2", ordered_at="2024-01-10", amount=1.0, category="x"),
+    # c3 first bought in December: not a new buyer in January
+    dict(order_id="o4", customer_id="c3", ordered_at="2023-12-10", amount=1.0, category="x"),
+    dict(order_id="o5", customer_id="c3", ordered_at="2024-01-12", amount=1.0, category="y"),
+]  # fmt: skip
+
+
+def test_new_customer_penetration_and_category_engagement_by_category() -> None:
+    orders = frame("orders", CATEGORY_ORDERS)
+    out = kpis({"orders": orders}, period="month", by=("category",), as_of="2024-01-31")
+    # January new buyers (first completed order in January): c1, c2 = 2.
+    x = row(out, "new_customer_penetration", "2024-01", category="x")
+    assert (x["value"], x["numerator"], x["denominator"]) == (1.0, 2.0, 2.0)  # c1, c2
+    assert value(out, "new_customer_penetration", "2024-01", category="y") == 0.5  # c1
+    assert value(out, "new_customer_penetration", "2024-01", category="z") == 0.0  # not first
+    # January active customers: c1, c2, c3 = 3.
+    engaged = row(out, "category_engagement", "2024-01", category="x")
+    assert engaged["value"] == pytest.approx(2 / 3)  # c1, c2
+    assert (engaged["numerator"], engaged["denominator"]) == (2.0, 3.0)
+    assert value(out, "category_engagement", "2024-01", category="y") == pytest.approx(2 / 3)
+    assert value(out, "category_engagement", "2024-01", category="z") == pytest.approx(1 / 3)
+    # December: c3 is the only buyer and new: x 1/1
+    assert value(out, "new_customer_penetration", "2023-12", category="x") == 1.0
+    assert value(out, "new_customer_penetration", "2023-12", category="y") == 0.0  # 0 of 1
+    # only at grains with the category dimension
+    for metric in ("new_customer_penetration", "category_engagement"):
+        assert rows(out, metric).filter(pl.col("grain") == "total").height == 0
+    plain = kpis({"orders": orders}, period="month", as_of="2024-01-31")
+    assert not {"new_customer_penetration", "category_engagement"} & set(plain["metric"])
+
+
+# --- value and cost of customers ----------------------------------------------------------------
+
+
+def test_clv_seed_example_with_a_fixed_lifetime() -> None:
+    # Seed: 10 purchases a year x 1,000 order value x 3 years = 30,000.
+    customers = frame("customers", [dict(customer_id="c1", created_at="2023-06-01")])
+    orders = frame(
+        "orders",
+        [dict(customer_id="c1", ordered_at=f"2024-{m:02d}-10", amount=1000.0)
+         for m in range(1, 11)],
+    )  # fmt: skip
+    out = kpis({"customers": customers, "orders": orders}, period="year", as_of="2024-12-31",
+               settings={"clv_lifetime_years": 3})  # fmt: skip
+    assert value(out, "average_order_value", "2024") == 1000.0
+    assert value(out, "purchase_frequency", "2024") == 10.0
+    # 1000 x 10 purchases x 1 period a year x 3 years x margin 1 (no cost) = 30,000
+    assert value(out, "clv", "2024") == pytest.approx(30_000.0)
+
+
+CLV_CUSTOMERS = [
+    dict(customer_id="c1", created_at="2023-03-01"),
+    dict(customer_id="c2", created_at="2023-04-01", churned_at="2024-11-01"),
+]
+CLV_ORDERS = [
+    dict(customer_id="c1", ordered_at="2024-02-01", amount=100.0, cost=60.0),
+    dict(customer_id="c1", ordered_at="2024-05-01", amount=100.0, cost=60.0),
+    dict(customer_id="c2", ordered_at="2024-03-01", amount=100.0, cost=40.0),
+]
+
+
+def test_clv_with_margin_and_the_churn_based_lifetime() -> None:
+    tables = {"customers": frame("customers", CLV_CUSTOMERS), "orders": frame("orders", CLV_ORDERS)}
+    out = kpis(tables, period="year", as_of="2024-12-31")
+    # 2024: 2 customers at start, 1 churned -> churn 0.5 a year -> lifetime 1 / 0.5 = 2 years.
+    assert value(out, "churn_rate", "2024") == 0.5
+    # aov 300 / 3 = 100; frequency 3 orders / 2 customers = 1.5;
+    # margin (300 - 160) / 300; clv = 100 x 1.5 x 1 x 2 x 140/300 = 140.
+    assert value(out, "gross_profit", "2024") == 140.0
+    assert value(out, "clv", "2024") == pytest.approx(140.0)
+    # capped: clv_max_years 1.5 < 2 -> 100 x 1.5 x 1.5 x 140/300 = 105
+    capped = kpis(tables, period="year", as_of="2024-12-31", settings={"clv_max_years": 1.5})
+    assert value(capped, "clv", "2024") == pytest.approx(105.0)
+
+
+def test_clv_annualises_the_churn_of_a_quarter() -> None:
+    tables = {"customers": frame("customers", CLV_CUSTOMERS), "orders": frame("orders", CLV_ORDERS)}
+    out = kpis(tables, period="quarter", as_of="2024-12-31")
+    # 2024-Q4: 2 at start, c2 churned -> 0.5 a quarter; k = 4 -> lifetime 1 / (0.5 x 4) = 0.5 y.
+    # No order in Q4: aov null -> clv null.
+    assert value(out, "churn_rate", "2024-Q4") == 0.5
+    assert value(out, "clv", "2024-Q4") is None
+    # 2024-Q1: churn 0 of 2 -> lifetime capped at 10 years; orders c1 100 (cost 60), c2 100
+    # (cost 40): aov 100, frequency 2 / 2 = 1, margin 100 / 200;
+    # clv = 100 x 1 x 4 x 10 x 0.5 = 2000.
+    assert value(out, "clv", "2024-Q1") == pytest.approx(2000.0)
+    # a year without churn data: churn null (nobody at start) -> clv null
+    assert value(out, "clv", "2023-Q1") is None
+
+
+def test_cac_seed_example_and_null_without_new_customers() -> None:
+    # Seed: 100,000 of acquisition spend / 100 new customers = 1,000.
+    customers = frame(
+        "customers", [dict(customer_id=f"c{i}", created_at="2024-02-01") for i in range(100)]
+    )
+    spend = frame(
+        "spend",
+        [
+            dict(spent_at="2024-01-10", category="marketing", amount=60_000.0),
+            dict(spent_at="2024-02-10", category="advertising", amount=30_000.0),
+            dict(spent_at="2024-03-10", category="sales", amount=10_000.0),
+            dict(spent_at="2024-03-11", category="service", amount=5_000.0),  # not acquisition
+            dict(spent_at="2024-05-10", category="marketing", amount=500.0),
+        ],
+    )
+    out = kpis({"customers": customers, "spend": spend}, as_of="2024-06-30")
+    q1 = row(out, "cac", "2024-Q1")
+    assert (q1["value"], q1["numerator"], q1["denominator"]) == (1000.0, 100_000.0, 100.0)
+    # Q2: 500 spent, no customer acquired -> null; the spend is still reported.
+    q2 = row(out, "cac", "2024-Q2")
+    assert (q2["value"], q2["numerator"], q2["denominator"]) == (None, 500.0, 0.0)
+
+
+def test_clv_to_cac_and_cac_payback_months() -> None:
+    customers = frame(
+        "customers",
+        [
+            dict(customer_id="c1", created_at="2023-03-01"),
+            dict(customer_id="c2", created_at="2023-04-01", churned_at="2024-06-01"),
+            dict(customer_id="c3", created_at="2024-02-01"),
+        ],
+    )
+    orders = frame(
+        "orders",
+        [
+            dict(customer_id="c1", ordered_at="2024-02-01", amount=100.0),
+            dict(customer_id="c1", ordered_at="2024-05-01", amount=100.0),
+            dict(customer_id="c3", ordered_at="2024-03-01", amount=100.0),
+        ],
+    )
+    spend = frame("spend", [dict(spent_at="2024-01-10", category="marketing", amount=150.0)])
+    out = kpis({"customers": customers, "orders": orders, "spend": spend}, period="year",
+               as_of="2024-12-31")  # fmt: skip
+    # churn 1 of 2 at start = 0.5 -> lifetime 2; aov 100; frequency 3 / 2 = 1.5; no cost:
+    # clv = 100 x 1.5 x 1 x 2 = 300. cac = 150 / 1 new (c3) = 150. clv / cac = 2.
+    assert value(out, "clv", "2024") == pytest.approx(300.0)
+    assert value(out, "cac", "2024") == 150.0
+    assert value(out, "clv_to_cac", "2024") == pytest.approx(2.0)
+    # payback: revenue per active customer per month = 300 / 2 / (366 days / (365.25 / 12))
+    # -> 150 / (150 / months) = months of 2024 = 366 x 12 / 365.25 = 12.0246...
+    assert value(out, "cac_payback_months", "2024") == pytest.approx(366 * 12 / 365.25)
+
+
+def test_cac_payback_uses_gross_profit_when_orders_carry_cost() -> None:
+    customers = frame("customers", [dict(customer_id="c1", created_at="2024-01-02")])
+    orders = frame(
+        "orders", [dict(customer_id="c1", ordered_at="2024-01-05", amount=100.0, cost=70.0)]
+    )
+    spend = frame("spend", [dict(spent_at="2024-01-10", category="sales", amount=62.0)])
+    out = kpis({"customers": customers, "orders": orders, "spend": spend}, period="month",
+               as_of="2024-01-31")  # fmt: skip
+    # cac 62 / 1 = 62; gross profit 30 per active customer over January (31 days =
+    # 31 / 30.4375 months) -> 62 / (30 / (31 / 30.4375)) = 62 x 31 / (30 x 30.4375) = 2.1047...
+    assert value(out, "cac_payback_months", "2024-01") == pytest.approx(62 * 31 / (30 * 30.4375))
+
+
+# --- rules for every metric ---------------------------------------------------------------------
+
+
+def test_complete_grid_partial_period_and_nothing_after_as_of() -> None:
+    orders = frame(
+        "orders",
+        [
+            dict(customer_id="c1", ordered_at="2024-01-05", amount=10.0),
+            dict(customer_id="c1", ordered_at="2024-03-05", amount=30.0),
+            dict(customer_id="c2", ordered_at="2024-03-20", amount=99.0),  # after as-of
+        ],
+    )
+    out = kpis({"orders": orders}, period="month", as_of="2024-03-10")
+    # February has no order: counts 0, ratios null; March is partial and ends at as-of.
+    assert series(out, "revenue") == {"2024-01": 10.0, "2024-02": 0.0, "2024-03": 30.0}
+    assert series(out, "orders_count") == {"2024-01": 1, "2024-02": 0, "2024-03": 1}
+    assert series(out, "average_order_value") == {"2024-01": 10.0, "2024-02": None,
+                                                  "2024-03": 30.0}  # fmt: skip
+    assert value(out, "active_customers", "2024-03") == 1  # c2 bought after as-of
+    assert row(out, "revenue", "2024-03")["partial_period"] is True
+    assert row(out, "revenue", "2024-02")["partial_period"] is False
+    march = row(out, "revenue", "2024-03")
+    assert (march["previous_value"], march["change"]) == (0.0, 30.0)
+
+
+def test_null_segments_are_none_and_orders_take_the_customers_segment() -> None:
+    customers = frame(
+        "customers",
+        [
+            dict(customer_id="c1", created_at="2024-01-01", segment="smb"),
+            dict(customer_id="c2", created_at="2024-01-01", segment=None),
+        ],
+    )
+    orders = frame(
+        "orders",
+        [
+            dict(customer_id="c1", ordered_at="2024-01-05", amount=10.0),
+            dict(customer_id="c2", ordered_at="2024-01-06", amount=20.0),
+            dict(customer_id="c9", ordered_at="2024-01-07", amount=40.0),  # unknown customer
+        ],
+    )
+    out = kpis({"customers": customers, "orders": orders}, period="month", by=("segment",),
+               as_of="2024-01-31")  # fmt: skip
+    assert value(out, "revenue", "2024-01", segment="smb") == 10.0
+    assert value(out, "revenue", "2024-01", segment="(none)") == 60.0  # c2 20 + c9 40
+    assert value(out, "revenue", "2024-01") == 70.0
+    assert row(out, "revenue", "2024-01")["segment"] is None
+    assert value(out, "new_customers", "2024-01", segment="(none)") == 2  # c2 and c9
+
+
+def test_breakdown_a_table_cannot_supply_is_skipped_not_an_error() -> None:
+    orders = frame("orders", [dict(customer_id="c1", ordered_at="2024-01-05", amount=10.0)])
+    result = run({"orders": orders}, period="month", by=("segment",), as_of="2024-01-31")
+    assert result.grain_skips["revenue"] == ["segment"]
+    assert set(result.kpis["grain"]) == {"total"}
+    assert value(result.kpis, "revenue", "2024-01", segment=None) == 10.0
+
+
+def test_every_customer_metric_has_a_test_here() -> None:
+    source = Path(__file__).read_text(encoding="utf-8")
+    outputs = [m.name for m in METRICS if REGISTRY[m.name].output]
+    assert outputs, "no customer metrics"
+    untested = [name for name in outputs if f'"{name}"' not in source]
+    assert not untested, f"customer metrics without a test: {untested}"
