@@ -110,7 +110,8 @@ def guess_mapping(headers: list[str]) -> tuple[str | None, dict[str, str]]:
     """The table whose required columns all match and that matches the most columns, with its
     canonical column -> source header mapping; (None, {}) when no table fits."""
     normalised = {_key(h): h for h in headers}
-    best_table, best_mapping = None, {}
+    best_table: str | None = None
+    best_mapping: dict[str, str] = {}
     for table in TABLE_NAMES:
         mapping: dict[str, str] = {}
         for name in columns_of(table):

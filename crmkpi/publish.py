@@ -85,8 +85,8 @@ def run_lock(out: Path, since: str) -> Iterator[None]:
                 f"lock_held: another run writes {out} ({holder or 'holder unknown'}); retry later"
             ) from exc
         os.ftruncate(handle, 0)
-        holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": since}
-        os.pwrite(handle, json.dumps(holder).encode(), 0)
+        record = {"pid": os.getpid(), "host": socket.gethostname(), "since": since}
+        os.pwrite(handle, json.dumps(record).encode(), 0)
         yield
     finally:
         os.close(handle)

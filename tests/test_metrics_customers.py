@@ -504,3 +504,16 @@ def test_every_customer_metric_has_a_test_here() -> None:
     assert outputs, "no customer metrics"
     untested = [name for name in outputs if f'"{name}"' not in source]
     assert not untested, f"customer metrics without a test: {untested}"
+
+
+def test_clv_with_a_fixed_lifetime_needs_no_churn_source() -> None:
+    # orders only, no churned_at and inactivity never reached: churn_rate is 0/1 in 2024 but a
+    # fixed lifetime makes it irrelevant: 1000 x 10 x 1 x 3 = 30,000
+    orders = frame(
+        "orders",
+        [dict(customer_id="c1", ordered_at=f"2024-{m:02d}-10", amount=1000.0)
+         for m in range(1, 11)],
+    )  # fmt: skip
+    out = kpis({"orders": orders}, period="year", as_of="2024-12-31",
+               settings={"clv_lifetime_years": 3})  # fmt: skip
+    assert value(out, "clv", "2024") == pytest.approx(30_000.0)

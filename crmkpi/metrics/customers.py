@@ -43,10 +43,12 @@ def _clv(values: Mapping[str, Any], ctx: Context) -> Any:
     """aov x purchase frequency x periods a year x expected lifetime (years) x margin."""
     k = ctx.periods_per_year
     fixed = ctx.settings["clv_lifetime_years"]
-    churn = values["churn_rate"]
+    churn = values.get("churn_rate")
     lifetime: pl.Expr
     if fixed is not None:
-        lifetime = pl.when(churn.is_not_null()).then(pl.lit(float(fixed)))
+        lifetime = pl.lit(float(fixed))
+    elif churn is None:
+        return pl.lit(None, pl.Float64)
     else:
         cap = float(ctx.settings["clv_max_years"])
         lifetime = (
@@ -373,8 +375,8 @@ METRICS: list[Metric] = [
         title_zh="客户生命周期价值 (CLV/LTV)",
         family=FAMILY,
         unit="currency",
-        uses=("average_order_value", "purchase_frequency", "churn_rate", "revenue"),
-        optional=("gross_profit",),
+        uses=("average_order_value", "purchase_frequency", "revenue"),
+        optional=("gross_profit", "churn_rate"),
         compute=_clv,
         settings=("clv_max_years", "clv_lifetime_years"),
         formula="average_order_value x purchase_frequency x periods per year x lifetime "
