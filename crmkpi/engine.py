@@ -23,7 +23,14 @@ from crmkpi.errors import ConfigError
 from crmkpi.metrics import REGISTRY
 from crmkpi.metrics.base import Context, Derived, Growth, Metric, Ratio, Simple, Stock
 from crmkpi.metrics.settings import resolve_settings
-from crmkpi.views import completed_orders, customer_base
+from crmkpi.views import (
+    VIEW_COLUMNS,
+    campaign_results,
+    completed_orders,
+    customer_base,
+    rep_adoption,
+    shift_utilization,
+)
 
 DIMENSIONS = ("segment", "region", "rep", "team", "channel", "product", "category", "source")
 DEFAULT_DIMENSIONS = ("segment", "rep")
@@ -302,7 +309,7 @@ class _Computation:
     def simple(self, metrics: list[Simple], grain: _Grain) -> pl.DataFrame:
         """Every single-pass simple metric of one source and anchor: ONE group_by."""
         first = metrics[0]
-        columns = {c for m in metrics for c in m.table_columns[m.table]}
+        columns = {c for m in metrics for c in (*m.table_columns[m.table], *m.optional_columns)}
         facts = self._facts(self.sources[first.table], first.anchor, columns, grain)
         aggregates = [e for m in metrics for e in _aggregates(m, self.ctx)]
         return self.backend.collect(facts.group_by(grain.keys).agg(*aggregates))
@@ -343,11 +350,12 @@ class _Computation:
         frame = source.frame
         total = metric.value(self.ctx).cast(nw.Float64).sum() if metric.value else nw.len()
         parts = []
-        for column, sign, where in (
-            (metric.opened, 1, metric.where),
-            (metric.closed, -1, metric.closed_where),
-        ):
-            keep = sorted(set(metric.table_columns[metric.table]) & set(frame.columns))
+        events = [(metric.opened, 1, metric.where)]
+        if metric.closed is not None:
+            events.append((metric.closed, -1, metric.closed_where))
+        for column, sign, where in events:
+            declared = {*metric.table_columns[metric.table], *metric.optional_columns}
+            keep = sorted(declared & set(frame.columns))
             selected = frame.select(
                 *keep, *(f"dim:{d}" for d in grain.dims), _date(frame, column).alias("__date")
             )
@@ -513,6 +521,12 @@ def prepare_sources(
             pl.col("ordered_at").min().dt.date().alias("customer_first_order_on")
         )
         frames["completed_orders"] = orders.join(first, on="customer_id", how="left")
+    if "calls" in tables and "agent_shifts" in tables:
+        frames["shift_utilization"] = shift_utilization(tables["calls"], tables["agent_shifts"])
+    if "campaigns" in tables:
+        frames["campaign_results"] = campaign_results(
+            tables["campaigns"], tables.get("campaign_members"), tables.get("spend"), as_of
+        )
     if "acquired_on" in base.columns:
         acquired = base.select("customer_id", pl.col("acquired_on").alias("customer_acquired_on"))
         for name, frame in frames.items():
@@ -566,6 +580,11 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
         raise ConfigError("as-of: the inputs hold no dated rows; give --as-of")
     sources, churn_source = prepare_sources(tables, as_of, settings, options.dimensions)
     frames = {name: s.frame for name, s in sources.items()}
+    adoption_inputs = "activities" in tables and ("deals" in tables or "customer_base" in frames)
+    if adoption_inputs:  # built once the periods are known; its columns are fixed
+        frames["rep_adoption"] = pl.DataFrame(
+            schema=dict.fromkeys(VIEW_COLUMNS["rep_adoption"], pl.String)
+        )
     unavailable = {}
     if churn_source == "snapshot" and options.calendar.grain != "all":
         reason = "snapshot churn (a churned flag without dates) is measured for period all only"
@@ -577,7 +596,16 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
     low, _ = _date_range(frames, all_anchors, as_of)
     calendar = options.calendar.table(low or as_of, as_of)
     periods = options.calendar.periods(low or as_of, as_of)
-    ctx = Context(settings, as_of, _periods_per_year(options.calendar, periods))
+    if adoption_inputs:
+        base_frame = frames.get("customer_base")
+        adoption = rep_adoption(
+            calendar, periods, as_of, tables.get("activities"), tables.get("deals"), base_frame
+        )
+        sources["rep_adoption"] = resolve_dimensions(
+            "rep_adoption", adoption, options.dimensions, None, tables.get("reps")
+        )
+    columns = {name: frozenset(source.frame.columns) for name, source in sources.items()}
+    ctx = Context(settings, as_of, _periods_per_year(options.calendar, periods), columns)
     run = _Computation(sources, _Backend(options.engine), calendar, ctx)
     periods = periods.with_columns(
         ((pl.col("period_end") - pl.col("period_start")).dt.total_days() + 1)

@@ -4,6 +4,10 @@
 orders) with the acquisition date, the churn date (given, else derived from inactivity) and the
 customer's own dimensions. Customer-base metrics (new, churned, at start/end) read it.
 `completed_orders`: orders that count (status completed or null), with an order key.
+`shift_utilization`: agent shifts with the handle time of the answered calls on them.
+`campaign_results`: campaigns with their members' revenue (targeted by as-of) and their cost.
+`rep_adoption`: per period and rep, whether the rep logged an activity and whether the rep
+owned an open deal or a live customer at the period's end.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import polars as pl
 
 ORDER_KEY = "order_key"
 CUSTOMER_DIMENSIONS = ("segment", "region", "rep", "industry", "acquisition_channel")
+PROFILE_FIELDS = ("name", "email", "phone", "address")
 VIEW_COLUMNS: dict[str, tuple[str, ...]] = {
     "completed_orders": (),  # the orders columns plus ORDER_KEY and customer_acquired_on
     "customer_base": (
@@ -26,7 +31,11 @@ VIEW_COLUMNS: dict[str, tuple[str, ...]] = {
         "churned",
         "last_order_on",
         *CUSTOMER_DIMENSIONS,
+        *PROFILE_FIELDS,
     ),
+    "shift_utilization": ("rep", "shift_date", "staffed_seconds", "handled_seconds"),
+    "campaign_results": ("campaign_id", "started_at", "channel", "revenue", "cost"),
+    "rep_adoption": ("rep", "period_date", "active", "owning"),
 }
 
 
@@ -62,6 +71,11 @@ def customer_base(
             "customer_id",
             *(pl.col(c) for c in ("created_at", "churned_at", "churned") if c in customers.columns),
             *(pl.col(d) for d in CUSTOMER_DIMENSIONS if d in customers.columns),
+            *(
+                pl.col(c)
+                for c in customers.columns
+                if c in PROFILE_FIELDS or c.startswith("profile_")
+            ),
         )
         base = (
             own
@@ -121,3 +135,138 @@ def _churn_source(
     if customers is not None and "churned" in customers.columns and not has_dates:
         return "snapshot"
     return None
+
+
+def _end_of(as_of: dt.date) -> dt.datetime:
+    return dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
+
+
+def shift_utilization(calls: pl.DataFrame, shifts: pl.DataFrame) -> pl.DataFrame:
+    """Each shift with the talk + hold + acw of the answered calls its agent took that day
+    (0 when none); calls on days without a shift are not counted."""
+    handle = pl.col("talk_seconds").fill_null(0.0)
+    for column in ("hold_seconds", "acw_seconds"):
+        if column in calls.columns:
+            handle = handle + pl.col(column).fill_null(0.0)
+    handled = (
+        calls.filter((pl.col("outcome") == "answered") & pl.col("rep").is_not_null())
+        .group_by("rep", pl.col("offered_at").dt.date().alias("shift_date"))
+        .agg(handle.sum().alias("handled_seconds"))
+    )
+    daily = shifts.group_by("rep", "shift_date").agg(pl.col("staffed_seconds").sum())
+    return daily.join(handled, on=["rep", "shift_date"], how="left").with_columns(
+        pl.col("handled_seconds").fill_null(0.0)
+    )
+
+
+def campaign_results(
+    campaigns: pl.DataFrame,
+    members: pl.DataFrame | None,
+    spend: pl.DataFrame | None,
+    as_of: dt.date,
+) -> pl.DataFrame:
+    """Per campaign: its members' revenue (targeted by as-of) and its cost: campaigns.cost,
+    else the spend rows carrying its campaign_id, else 0."""
+    frame = campaigns.select(
+        "campaign_id",
+        "started_at",
+        *(c for c in ("channel", "cost") if c in campaigns.columns),
+    )
+    if "cost" not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, pl.Float64).alias("cost"))
+    revenue = pl.DataFrame(schema={"campaign_id": pl.String, "revenue": pl.Float64})
+    if members is not None and "revenue" in members.columns:
+        revenue = (
+            members.filter(pl.col("targeted_at") < _end_of(as_of))
+            .group_by("campaign_id")
+            .agg(pl.col("revenue").fill_null(0.0).sum())
+        )
+    spent = pl.DataFrame(schema={"campaign_id": pl.String, "spent": pl.Float64})
+    if spend is not None and "campaign_id" in spend.columns:
+        spent = (
+            spend.filter(pl.col("campaign_id").is_not_null())
+            .group_by("campaign_id")
+            .agg(pl.col("amount").sum().alias("spent"))
+        )
+    return (
+        frame.join(revenue, on="campaign_id", how="left")
+        .join(spent, on="campaign_id", how="left")
+        .with_columns(
+            pl.col("revenue").fill_null(0.0),
+            pl.coalesce("cost", "spent", pl.lit(0.0)).alias("cost"),
+        )
+        .drop("spent")
+    )
+
+
+def rep_adoption(
+    calendar: pl.DataFrame,
+    periods: pl.DataFrame,
+    as_of: dt.date,
+    activities: pl.DataFrame | None,
+    deals: pl.DataFrame | None,
+    base: pl.DataFrame | None,
+) -> pl.DataFrame:
+    """Per period and rep: `active` (an activity in the period) and `owning` (an open deal or a
+    live customer at the period's end, as-of for the partial period). Ownership is a running
+    balance of openings and closings per rep, so no rep x item x period product is built."""
+    dated = calendar.select("date", "period_index")
+    events = []
+    if deals is not None and "rep" in deals.columns:
+        closes = pl.col("status").is_in(["won", "lost"])
+        events += [
+            deals.select("rep", pl.col("created_at").dt.date().alias("day"), pl.lit(1).alias("d")),
+            deals.filter(closes).select(
+                "rep", pl.col("closed_at").dt.date().alias("day"), pl.lit(-1).alias("d")
+            ),
+        ]
+    if base is not None and "rep" in base.columns:
+        events += [
+            base.select("rep", pl.col("acquired_on").alias("day"), pl.lit(1).alias("d")),
+            base.select("rep", pl.col("churned_on").alias("day"), pl.lit(-1).alias("d"))
+            if "churned_on" in base.columns
+            else base.clear().select(
+                "rep", pl.lit(None, pl.Date).alias("day"), pl.lit(-1).alias("d")
+            ),
+        ]
+    owning = pl.DataFrame(schema={"rep": pl.String, "period_index": pl.Int32, "owning": pl.Boolean})
+    if events:
+        stacked = pl.concat(events).drop_nulls(["rep", "day"]).filter(pl.col("day") <= as_of)
+        placed = stacked.join(dated, left_on="day", right_on="date", how="left").with_columns(
+            pl.col("period_index").fill_null(-1)
+        )
+        net = placed.group_by("rep", "period_index").agg(pl.col("d").sum())
+        grid = net.select("rep").unique().join(periods.select("period_index"), how="cross")
+        carried = net.filter(pl.col("period_index") == -1).select("rep", pl.col("d").alias("c"))
+        owning = (
+            grid.join(net, on=["rep", "period_index"], how="left")
+            .join(carried, on="rep", how="left")
+            .sort("rep", "period_index")
+            .with_columns(
+                (
+                    pl.col("d").fill_null(0).cum_sum().over("rep") + pl.col("c").fill_null(0) > 0
+                ).alias("owning")
+            )
+            .select("rep", "period_index", "owning")
+        )
+    active = pl.DataFrame(schema={"rep": pl.String, "period_index": pl.Int32})
+    if activities is not None and "rep" in activities.columns:
+        active = (
+            activities.drop_nulls("rep")
+            .select("rep", pl.col("occurred_at").dt.date().alias("day"))
+            .join(dated, left_on="day", right_on="date", how="inner")
+            .select("rep", "period_index")
+            .unique()
+        )
+    flagged = owning.join(
+        active.with_columns(pl.lit(True).alias("active")),
+        on=["rep", "period_index"],
+        how="full",
+        coalesce=True,
+    )
+    ends = periods.select(
+        "period_index", pl.min_horizontal("period_end", pl.lit(as_of)).alias("period_date")
+    )
+    return flagged.join(ends, on="period_index").select(
+        "rep", "period_date", pl.col("active").fill_null(False), pl.col("owning").fill_null(False)
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
-from crmkpi.metrics import customers, sales
+from crmkpi.metrics import callcentre, customers, marketing, quality, sales, service
 from crmkpi.metrics.base import Metric, Registry
 from crmkpi.metrics.settings import SETTINGS
 from crmkpi.tables import TABLE_NAMES, columns_of
@@ -38,7 +38,15 @@ def table_columns() -> dict[str, set[str]]:
 
 def build_registry() -> Registry:
     registry = Registry()
-    registry.add(*sales.METRICS, *customers.METRICS, *_plugin_metrics())
+    registry.add(
+        *sales.METRICS,
+        *customers.METRICS,
+        *service.METRICS,
+        *callcentre.METRICS,
+        *marketing.METRICS,
+        *quality.METRICS,
+        *_plugin_metrics(),
+    )
     registry.check(table_columns(), {}, [*SETTINGS, "churn_source"])
     return registry
 

@@ -43,6 +43,12 @@ class Context:
     settings: Mapping[str, Any]
     as_of: dt.date
     periods_per_year: float = 4.0
+    columns: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def has(self, table: str, column: str) -> bool:
+        """Whether a source supplies a column a metric may use when present (declared in its
+        `optional_columns`)."""
+        return column in self.columns.get(table, frozenset())
 
     @property
     def as_of_end(self) -> dt.datetime:
@@ -116,6 +122,7 @@ class Simple(Metric):
     column: str | None = None
     value: ExprFn | None = None
     where: ExprFn | None = None
+    optional_columns: tuple[str, ...] = ()  # read only when the source has them (see Context.has)
     entity: str | None = None
     per_entity: ExprFn | None = None
     having: Callable[[nw.Expr, Context], nw.Expr] | None = None
@@ -175,16 +182,18 @@ class Stock(Metric):
 
     table: str
     opened: str
-    closed: str
+    closed: str | None  # None: nothing ever closes (e.g. customers on record)
     boundary: str  # "start" or "end"
     columns: tuple[str, ...] = ()
     value: ExprFn | None = None  # summed; None counts entities
     where: ExprFn | None = None  # which rows are entities at all
     closed_where: ExprFn | None = None  # which closing dates count as a closing
+    optional_columns: tuple[str, ...] = ()  # read only when the source has them
 
     @property
     def table_columns(self) -> Mapping[str, tuple[str, ...]]:
-        return {self.table: tuple(sorted({self.opened, self.closed, *self.columns}))}
+        dates = {self.opened} | ({self.closed} if self.closed else set())
+        return {self.table: tuple(sorted(dates | set(self.columns)))}
 
 
 @dataclass(frozen=True, kw_only=True)

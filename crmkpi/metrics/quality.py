@@ -1,0 +1,118 @@
+"""Data quality and adoption (customers, activities, deals): KPI_CATALOGUE.md, section 6."""
+
+from __future__ import annotations
+
+import narwhals as nw
+
+from crmkpi.metrics.base import Context, Metric, Ratio, Simple, Stock
+from crmkpi.views import CUSTOMER_DIMENSIONS, PROFILE_FIELDS
+
+FAMILY = "quality"
+# Profile fields completeness may read: the defaults plus any `profile_*` column a config maps.
+PROFILE_COLUMNS = (*PROFILE_FIELDS, *CUSTOMER_DIMENSIONS)
+
+
+def _filled_fields(ctx: Context) -> nw.Expr:
+    """How many of the profile fields hold something (blank = null, empty or white space)."""
+    counts = [
+        (~nw.col(field).cast(nw.String).str.strip_chars().fill_null("").__eq__("")).cast(nw.Int64)
+        for field in ctx.settings["profile_fields"]
+        if field in PROFILE_COLUMNS and ctx.has("customer_base", field)
+    ]
+    if not counts:
+        return nw.col("customer_id").is_null().cast(nw.Int64) * 0
+    return nw.sum_horizontal(*counts)
+
+
+def _field_slots(ctx: Context) -> nw.Expr:
+    """Every configured field is a slot, also one the export lacks (it is empty everywhere)."""
+    return (~nw.col("customer_id").is_null()).cast(nw.Float64) * len(ctx.settings["profile_fields"])
+
+
+METRICS: list[Metric] = [
+    Stock(
+        name="profile_fields_filled",
+        title_en="Profile fields filled",
+        title_zh="已填写客户信息字段数",
+        family=FAMILY,
+        unit="count",
+        table="customer_base",
+        opened="acquired_on",
+        closed=None,
+        boundary="end",
+        value=_filled_fields,
+        columns=("customer_id",),
+        optional_columns=PROFILE_COLUMNS,
+        settings=("profile_fields",),
+        output=False,
+        formula="non-empty profile fields of the customers acquired by the period end",
+    ),
+    Stock(
+        name="profile_field_slots",
+        title_en="Profile fields expected",
+        title_zh="应填写客户信息字段数",
+        family=FAMILY,
+        unit="count",
+        table="customer_base",
+        opened="acquired_on",
+        closed=None,
+        boundary="end",
+        value=_field_slots,
+        columns=("customer_id",),
+        settings=("profile_fields",),
+        output=False,
+        formula="customers acquired by the period end x profile fields",
+    ),
+    Ratio(
+        name="customer_data_completeness",
+        title_en="Customer data completeness",
+        title_zh="客户信息完整与准确性",
+        family=FAMILY,
+        unit="ratio",
+        numerator="profile_fields_filled",
+        denominator="profile_field_slots",
+        settings=("profile_fields",),
+        formula="non-empty profile fields / (customers x profile fields), over the customers "
+        "acquired by each period end (fields: setting profile_fields)",
+    ),
+    Simple(
+        name="reps_active_and_owning",
+        title_en="Reps with activity among owners",
+        title_zh="有活动的负责销售数",
+        family=FAMILY,
+        unit="count",
+        table="rep_adoption",
+        anchor="period_date",
+        agg="count",
+        columns=("active", "owning"),
+        where=lambda ctx: nw.col("active") & nw.col("owning"),
+        output=False,
+        formula="reps with an activity in the period who own an open deal or a live "
+        "customer at its end",
+    ),
+    Simple(
+        name="reps_owning",
+        title_en="Reps owning deals or customers",
+        title_zh="负责客户或商机的销售数",
+        family=FAMILY,
+        unit="count",
+        table="rep_adoption",
+        anchor="period_date",
+        agg="count",
+        columns=("owning",),
+        where=lambda ctx: nw.col("owning"),
+        output=False,
+        formula="reps owning an open deal or a live customer at the period end",
+    ),
+    Ratio(
+        name="crm_adoption_rate",
+        title_en="CRM adoption rate",
+        title_zh="系统使用率",
+        family=FAMILY,
+        unit="ratio",
+        numerator="reps_active_and_owning",
+        denominator="reps_owning",
+        formula="reps with an activity in the period / reps owning, at period end, an open "
+        "deal or a live customer",
+    ),
+]
