@@ -60,8 +60,9 @@ def test_pwc_callcenter_feeds_calls_and_surveys(datasets: Path) -> None:
     # unanswered calls keep a null wait, never a 0-second answer
     assert calls.filter(pl.col("outcome") == "abandoned")["wait_seconds"].null_count() == 946
     answered_talk = [r["AvgTalkDuration"] for r in raw if r["AvgTalkDuration"]]
-    seconds = [int(h) * 3600 + int(m) * 60 + int(s) for h, m, s in
-               (t.split(":") for t in answered_talk)]
+    seconds = [
+        int(h) * 3600 + int(m) * 60 + int(s) for h, m, s in (t.split(":") for t in answered_talk)
+    ]
     assert calls["talk_seconds"].sum() == pytest.approx(sum(seconds))
     first = calls.filter(pl.col("call_id") == "ID0001").row(0, named=True)
     assert first["offered_at"] == dt.datetime(2021, 1, 1, 9, 12, 58)
