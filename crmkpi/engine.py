@@ -23,6 +23,7 @@ from crmkpi.errors import ConfigError
 from crmkpi.metrics import REGISTRY
 from crmkpi.metrics.base import Context, Derived, Growth, Metric, Ratio, Simple, Stock
 from crmkpi.metrics.settings import resolve_settings
+from crmkpi.profiles import rfm
 from crmkpi.views import (
     VIEW_COLUMNS,
     campaign_results,
@@ -32,9 +33,20 @@ from crmkpi.views import (
     shift_utilization,
 )
 
-DIMENSIONS = ("segment", "region", "rep", "team", "channel", "product", "category", "source")
+DIMENSIONS = (
+    "segment",
+    "region",
+    "rep",
+    "team",
+    "channel",
+    "product",
+    "category",
+    "source",
+    "rfm_segment",
+)
 DEFAULT_DIMENSIONS = ("segment", "rep")
 NONE_LABEL = "(none)"
+VIEW_TABLES = {"completed_orders": "orders"}  # views whose anchors are their table's columns
 KEY = "period_index"
 OUTPUT_COLUMNS = ("period", "period_start", "period_end", "partial_period", "grain")
 VALUE_COLUMNS = ("metric", "value", "numerator", "denominator", "unit", "previous_value", "change")
@@ -521,6 +533,9 @@ def prepare_sources(
             pl.col("ordered_at").min().dt.date().alias("customer_first_order_on")
         )
         frames["completed_orders"] = orders.join(first, on="customer_id", how="left")
+        frames["customer_rfm"] = rfm(
+            tables["orders"], tables.get("customers"), as_of, settings
+        ).with_columns(pl.lit(as_of).alias("snapshot_on"))
     if "calls" in tables and "agent_shifts" in tables:
         frames["shift_utilization"] = shift_utilization(tables["calls"], tables["agent_shifts"])
     if "campaigns" in tables:
@@ -569,10 +584,13 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
     unknown = [n for n in wanted if n not in REGISTRY.metrics]
     if unknown:
         raise ConfigError(f"metrics: unknown metric(s) {', '.join(unknown)}")
+    # The default as-of is the latest anchor date of any metric in the data, whatever metrics
+    # were asked for, so that --metrics never moves the periods.
+    every = [m.name for m in REGISTRY.metrics.values()]
     table_anchors = {
-        (t, a)
-        for t, a in _anchors(REGISTRY.order(wanted))
-        if t in tables and a in tables[t].columns
+        (VIEW_TABLES.get(t, t), a)
+        for t, a in _anchors(every)
+        if VIEW_TABLES.get(t, t) in tables and a in tables[VIEW_TABLES.get(t, t)].columns
     }
     low, high = _date_range(tables, table_anchors, options.as_of)
     as_of = options.as_of or high
@@ -592,6 +610,10 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
     names, skipped, aliases = plan(
         wanted, frames, {**settings, "churn_source": churn_source}, unavailable
     )
+    for name in list(names):
+        needed = [d for d in REGISTRY[name].requires if d not in options.dimensions]
+        if needed and name in wanted:
+            skipped[name] = f"written only at grains with {', '.join(needed)} (--by)"
     all_anchors = {(t, a) for t, a in _anchors(names) if t in frames}
     low, _ = _date_range(frames, all_anchors, as_of)
     calendar = options.calendar.table(low or as_of, as_of)

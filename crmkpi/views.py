@@ -36,6 +36,15 @@ VIEW_COLUMNS: dict[str, tuple[str, ...]] = {
     "shift_utilization": ("rep", "shift_date", "staffed_seconds", "handled_seconds"),
     "campaign_results": ("campaign_id", "started_at", "channel", "revenue", "cost"),
     "rep_adoption": ("rep", "period_date", "active", "owning"),
+    "customer_rfm": (
+        "customer_id",
+        "snapshot_on",
+        "rfm_segment",
+        "r_score",
+        "f_score",
+        "m_score",
+        *CUSTOMER_DIMENSIONS,
+    ),
 }
 
 

@@ -115,3 +115,24 @@ def test_churn_risk_rules() -> None:
     # B: one purchase day, no usual gap, no purchases in either window -> not flagged.
     # C: gap 213; 31 days since the last -> not overdue; windows: last (10-03..12-31) 1 -> fine.
     assert reasons == {"A": "overdue"}
+
+
+def test_customers_by_rfm_segment_kpi() -> None:
+    from crmkpi.api import compute_kpis
+
+    out = compute_kpis({"orders": _orders()}, period="quarter", by=("rfm_segment",),
+                       as_of=AS_OF, metrics=["customers_by_rfm_segment"])  # fmt: skip
+    cells = out.filter(pl.col("grain") == "rfm_segment", pl.col("period") == "2024-Q4")
+    # from test_rfm_scores_and_segments: A and C loyal, B lost (D bought after as-of)
+    assert dict(cells.select("rfm_segment", "value").iter_rows()) == {"loyal": 2.0, "lost": 1.0}
+    earlier = out.filter(pl.col("grain") == "rfm_segment", pl.col("period") == "2024-Q1")
+    assert earlier["value"].sum() == 0  # a snapshot as of as-of: earlier periods hold none
+
+
+def test_customers_by_rfm_segment_needs_the_breakdown() -> None:
+    from crmkpi.api import options_for
+    from crmkpi.engine import compute
+
+    result = compute({"orders": _orders()}, options_for(None, "quarter", ("segment",), AS_OF))
+    assert "customers_by_rfm_segment" in result.skipped
+    assert "rfm_segment" in result.skipped["customers_by_rfm_segment"]

@@ -72,6 +72,20 @@ def _cac_payback(values: Mapping[str, Any], ctx: Context) -> Any:
 
 
 METRICS: list[Metric] = [
+    Simple(
+        name="customers_by_rfm_segment",
+        title_en="Customers by RFM segment",
+        title_zh="RFM 分群客户数",
+        family=FAMILY,
+        unit="count",
+        table="customer_rfm",
+        anchor="snapshot_on",
+        agg="count",
+        requires=("rfm_segment",),
+        formula="customers with a purchase by as-of in each RFM segment (champions, loyal, "
+        "new, potential, cannot lose, at risk, hibernating, lost), counted in the "
+        "period holding as-of; needs --by rfm_segment",
+    ),
     _orders(
         "revenue",
         "Revenue",
