@@ -95,12 +95,10 @@ def parse_options(table: TableConfig, settings: Settings, raw: RawFile) -> Parse
 
 def _source_text(frame: pl.DataFrame, headers: list[str], null_values: frozenset[str]) -> pl.Series:
     """One source column as text, or several joined with a space (`from = ["Date", "Time"]`)."""
+    if len(headers) == 1:
+        return frame[headers[0]]  # the parser normalises it
     parts = [frame[h] if frame[h].dtype == pl.String else frame[h].cast(pl.String) for h in headers]
-    if len(parts) == 1 and frame[headers[0]].dtype != pl.String:
-        return frame[headers[0]]
     texts = [normalise_text(p, null_values) for p in parts]
-    if len(texts) == 1:
-        return texts[0]
     joined = pl.DataFrame(texts).select(
         pl.concat_str(pl.all(), separator=" ", ignore_nulls=True).alias("joined")
     )["joined"]

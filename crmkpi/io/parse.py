@@ -169,7 +169,10 @@ def normalise_text(values: pl.Series, null_values: frozenset[str]) -> pl.Series:
     string match). Tokens are NFKC-normalised too so `（空）` and `(空)` both match."""
     text = values if values.dtype == pl.String else values.cast(pl.String)
     tokens = sorted({unicodedata.normalize("NFKC", token).strip() for token in null_values})
-    col = _normalise_expr(pl.col("s"))
+    # NFKC and the unicode-space rules only change non-ASCII text: an all-ASCII column (ids,
+    # dates, amounts: most of a large export) only needs stripping.
+    ascii_only = not text.str.contains(r"[^\x00-\x7F]").any()
+    col = pl.col("s").str.strip_chars() if ascii_only else _normalise_expr(pl.col("s"))
     out = pl.DataFrame({"s": text}).select(
         pl.when(col.is_in(tokens)).then(None).otherwise(col).alias("s")
     )
