@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test check lint types schemas docs sample-data lock clean
+.PHONY: install demo test check lint types schemas docs sample-data bench lock clean
 
 install: $(STAMP)
 
@@ -23,8 +23,8 @@ test: install
 	$(BIN)/pytest
 
 lint: install
-	$(BIN)/ruff check crmkpi tests
-	$(BIN)/ruff format --check crmkpi tests
+	$(BIN)/ruff check crmkpi tests benchmarks
+	$(BIN)/ruff format --check crmkpi tests benchmarks
 
 types: install
 	$(BIN)/mypy
@@ -36,6 +36,11 @@ schemas: install
 
 docs: install
 	$(BIN)/python -m crmkpi.docs README.md
+
+# A measurement, not a test: SCALE=small|medium|large (medium takes a few minutes).
+SCALE ?= medium
+bench: install
+	$(BIN)/python benchmarks/bench.py --scale $(SCALE)
 
 sample-data: install
 	$(BIN)/crmkpi sample-data sample_data --seed 7

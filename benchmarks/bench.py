@@ -1,0 +1,210 @@
+"""`make bench`: crmkpi against the floor, pandas and DuckDB on the same generated files.
+
+Each contender runs in its own fresh Python process (so its peak memory is its own and no
+cache is shared), for Parquet and for CSV inputs. The core-subset results of the three
+implementations are asserted equal before any timing is reported. This is a measurement, not a
+test: nothing here fails on a timing.
+
+    python benchmarks/bench.py --scale medium [--formats parquet,csv] [--out benchmarks]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+DATA = HERE / "data"
+
+# Each snippet runs in a child process and prints one JSON object.
+_CHILD = """
+import json, resource, sys, time
+sys.path.insert(0, {repo!r})
+from pathlib import Path
+folder, fmt = Path({folder!r}), {fmt!r}
+{setup}
+start = time.perf_counter()
+{body}
+seconds = time.perf_counter() - start
+print(json.dumps({{"seconds": seconds, "peak_rss_mb": resource.getrusage(
+    resource.RUSAGE_SELF).ru_maxrss / 1024, **extra}}))
+"""
+_FLOOR_SETUP = "import polars as pl\nfrom crmkpi.tables import TABLE_NAMES"
+_FLOOR = """
+frames = {}
+for table in TABLE_NAMES:
+    path = folder / f"{table}.{fmt}"
+    if path.exists():
+        frames[table] = (pl.read_parquet(path) if fmt == "parquet"
+                         else pl.read_csv(path, try_parse_dates=True))
+extra = {"rows": sum(f.height for f in frames.values()),
+         "in_memory_mb": sum(f.estimated_size() for f in frames.values()) / 2**20}
+"""
+_END_TO_END_SETUP = "from crmkpi.run import execute"
+_END_TO_END = """
+summary = execute(folder, None, {{"out": {out!r}, "format": ["csv", "parquet"],
+                  "period": "quarter", "by": ["segment", "rep"]}}, {{}})
+manifest = json.loads((Path({out!r}) / "manifest.json").read_text())
+extra = {{"stages": manifest["timings_seconds"], "metrics": summary.metrics_computed}}
+"""
+_SUBSET_SETUP = "import polars, pandas, duckdb\nfrom benchmarks.contenders import {function}"
+_SUBSET = """
+result = {function}(folder, fmt)
+result.write_parquet({result!r})
+extra = {{"rows": result.height}}
+"""
+
+
+def _child(setup: str, body: str, folder: Path, fmt: str) -> dict[str, Any]:
+    """Run `body` in a fresh interpreter after `setup` (imports are not timed)."""
+    code = _CHILD.format(repo=str(REPO), folder=str(folder), fmt=fmt, setup=setup, body=body)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark child failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def ensure_data(scale: str, fmt: str, seed: int = 7) -> tuple[Path, float | None]:
+    """The generated export folder for a scale and format, made once and reused."""
+    folder = DATA / f"{scale}-{fmt}"
+    if (folder / f"orders.{fmt}").exists():
+        return folder, None
+    from crmkpi.samples import write_sample_folder
+
+    start = time.perf_counter()
+    shutil.rmtree(folder, ignore_errors=True)
+    write_sample_folder(folder, seed=seed, scale=scale, file_format=fmt)
+    return folder, time.perf_counter() - start
+
+
+def run_format(scale: str, fmt: str, work: Path) -> dict[str, Any]:
+    import polars as pl
+
+    from benchmarks.contenders import compare
+
+    folder, generated = ensure_data(scale, fmt)
+    out = work / f"out-{fmt}"
+    floor = _child(_FLOOR_SETUP, _FLOOR, folder, fmt)
+    end_to_end = _child(_END_TO_END_SETUP, _END_TO_END.format(out=str(out)), folder, fmt)
+    subset: dict[str, Any] = {}
+    results = {}
+    for name in ("crmkpi", "pandas", "duckdb"):
+        path = work / f"{name}-{fmt}.parquet"
+        function = f"{name}_subset"
+        subset[name] = _child(
+            _SUBSET_SETUP.format(function=function),
+            _SUBSET.format(function=function, result=str(path)),
+            folder,
+            fmt,
+        )
+        results[name] = pl.read_parquet(path)
+    compare(results["crmkpi"], results["pandas"], "pandas")
+    compare(results["crmkpi"], results["duckdb"], "duckdb")
+    stages = end_to_end["stages"]
+    total = end_to_end["seconds"]
+    return {
+        "data": str(folder.relative_to(REPO)) if folder.is_relative_to(REPO) else str(folder),
+        "generated_seconds": generated,
+        "input_rows": floor["rows"],
+        "input_in_memory_mb": round(floor["in_memory_mb"], 1),
+        "floor": floor,
+        "crmkpi_end_to_end": end_to_end,
+        "core_subset": subset,
+        "core_subset_results_equal": True,
+        "ratios": {
+            "end_to_end_vs_floor": round(total / floor["seconds"], 2),
+            "pandas_vs_crmkpi_subset": round(
+                subset["pandas"]["seconds"] / subset["crmkpi"]["seconds"], 2
+            ),
+            "duckdb_vs_crmkpi_subset": round(
+                subset["duckdb"]["seconds"] / subset["crmkpi"]["seconds"], 2
+            ),
+            "peak_rss_vs_input_memory": round(
+                end_to_end["peak_rss_mb"] / max(floor["in_memory_mb"], 1e-9), 2
+            ),
+            "validation_share_of_total": round(stages.get("load", 0.0) / total, 3),
+        },
+    }
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "versions": {
+            p: version(p) for p in ("polars", "pandas", "duckdb", "pandera", "narwhals", "pyarrow")
+        },
+    }
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    lines = [
+        f"# crmkpi benchmark ({report['scale']})",
+        "",
+        f"Machine: {report['machine']['cpus']} CPUs, Python {report['machine']['python']}, "
+        + ", ".join(f"{k} {v}" for k, v in report["machine"]["versions"].items()),
+        "",
+    ]
+    for fmt, result in report["formats"].items():
+        e2e, floor, subset = result["crmkpi_end_to_end"], result["floor"], result["core_subset"]
+        lines += [
+            f"## {fmt} inputs ({result['input_rows']:,} rows, "
+            f"{result['input_in_memory_mb']} MB in memory)",
+            "",
+            "| run | seconds | peak RSS (MB) |",
+            "|---|---:|---:|",
+            f"| floor: Polars reads every input column | {floor['seconds']:.2f} | "
+            f"{floor['peak_rss_mb']:.0f} |",
+            f"| crmkpi compute end to end ({e2e['metrics']} metrics) | {e2e['seconds']:.2f} | "
+            f"{e2e['peak_rss_mb']:.0f} |",
+        ]
+        lines += [
+            f"| core subset: {name} | {subset[name]['seconds']:.2f} | "
+            f"{subset[name]['peak_rss_mb']:.0f} |"
+            for name in ("crmkpi", "pandas", "duckdb")
+        ]
+        lines += [
+            "",
+            "crmkpi stages (s): " + ", ".join(f"{k} {v:.2f}" for k, v in e2e["stages"].items()),
+            "",
+            "Ratios: " + ", ".join(f"{k} {v}" for k, v in result["ratios"].items()),
+            "",
+            "The three core-subset results were asserted equal.",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", default="medium")
+    parser.add_argument("--formats", default="parquet,csv")
+    parser.add_argument("--out", type=Path, default=HERE)
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(REPO))
+    report: dict[str, Any] = {"scale": args.scale, "machine": machine(), "formats": {}}
+    with tempfile.TemporaryDirectory(prefix="crmkpi-bench-") as work:
+        for fmt in args.formats.split(","):
+            report["formats"][fmt] = run_format(args.scale, fmt, Path(work))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.out / "results.md").write_text(render_markdown(report))
+    print(render_markdown(report))
+    return report
+
+
+if __name__ == "__main__":
+    main()
