@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +46,14 @@ DIMENSIONS = (
 )
 DEFAULT_DIMENSIONS = ("segment", "rep")
 NONE_LABEL = "(none)"
-VIEW_TABLES = {"completed_orders": "orders"}  # views whose anchors are their table's columns
+VIEW_TABLES = {"completed_orders": "orders"}
+# Tables some metric reads `customer_acquired_on` from (joined in only for them).
+ACQUISITION_READERS = {
+    table
+    for metric in REGISTRY.metrics.values()
+    for table, columns in metric.table_columns.items()
+    if "customer_acquired_on" in columns
+}  # views whose anchors are their table's columns
 KEY = "period_index"
 OUTPUT_COLUMNS = ("period", "period_start", "period_end", "partial_period", "grain")
 VALUE_COLUMNS = ("metric", "value", "numerator", "denominator", "unit", "previous_value", "change")
@@ -298,9 +305,16 @@ class _Computation:
     """One run of the engine over prepared sources."""
 
     def __init__(
-        self, sources: dict[str, Source], backend: _Backend, calendar: pl.DataFrame, ctx: Context
+        self,
+        sources: dict[str, Source],
+        backend: _Backend,
+        calendar: pl.DataFrame,
+        ctx: Context,
+        dimensions: Sequence[str] = (),
     ) -> None:
         self.sources = sources
+        self.dimensions = tuple(dimensions)
+        self._finest: dict[tuple[str, str], pl.DataFrame] = {}
         self.backend = backend
         self.calendar = calendar
         self.calendar_lazy = backend.lazy(
@@ -319,12 +333,49 @@ class _Computation:
         return lazy.join(self.calendar_lazy, left_on="__date", right_on="date", how="inner")
 
     def simple(self, metrics: list[Simple], grain: _Grain) -> pl.DataFrame:
-        """Every single-pass simple metric of one source and anchor: ONE group_by."""
+        """Every single-pass simple metric of one source and anchor at one grain.
+
+        Additive parts (counts, sums, the sum and count of a mean) are aggregated ONCE per
+        source and anchor, at the finest grain the run asks for, and rolled up to coarser
+        grains from that small frame (exact for sums). Distinct counts and medians cannot be
+        rolled up: they get one group_by per grain.
+        """
+        additive = [m for m in metrics if m.agg in _ADDITIVE]
+        others = [m for m in metrics if m.agg not in _ADDITIVE]
+        parts = []
+        if additive:
+            finest = self._finest_parts(additive, grain)
+            sums = [c for c in finest.columns if c not in finest_keys(finest)]
+            if set(finest.columns) - set(sums) == set(grain.keys):
+                parts.append(finest)
+            else:
+                parts.append(finest.group_by(grain.keys).agg(pl.col(sums).sum()))
+        if others:
+            parts.append(self._aggregate(others, grain))
+        result = parts[0]
+        for part in parts[1:]:
+            result = result.join(part, on=grain.keys, how="full", coalesce=True)
+        return result
+
+    def _finest_parts(self, metrics: list[Simple], grain: _Grain) -> pl.DataFrame:
+        first = metrics[0]
+        key = (first.table, first.anchor)
+        if key not in self._finest:
+            supplied = self.sources[first.table].dimensions
+            finest = _Grain(tuple(d for d in self.dimensions if d in supplied) or grain.dims)
+            self._finest[key] = self._aggregate(metrics, finest).with_columns(
+                pl.col(KEY).cast(pl.Int32)
+            )
+        return self._finest[key]
+
+    def _aggregate(self, metrics: list[Simple], grain: _Grain) -> pl.DataFrame:
+        """ONE group_by for all the given metrics of a source and anchor."""
         first = metrics[0]
         columns = {c for m in metrics for c in (*m.table_columns[m.table], *m.optional_columns)}
         facts = self._facts(self.sources[first.table], first.anchor, columns, grain)
         aggregates = [e for m in metrics for e in _aggregates(m, self.ctx)]
-        return self.backend.collect(facts.group_by(grain.keys).agg(*aggregates))
+        collected = self.backend.collect(facts.group_by(grain.keys).agg(*aggregates))
+        return collected.with_columns(pl.col(KEY).cast(pl.Int32))
 
     def entities(self, metric: Simple, grain: _Grain) -> pl.DataFrame:
         """count_entities: aggregate per entity within the cell, then count those that qualify.
@@ -403,6 +454,12 @@ class _Computation:
 
 _ZERO_WHEN_EMPTY = ("count", "sum", "n_unique", "count_entities")
 _TWO_PASS = ("count_entities", "retained")
+_ADDITIVE = ("count", "sum", "mean")
+
+
+def finest_keys(frame: pl.DataFrame) -> list[str]:
+    """The grouping columns of an aggregated frame (period and dimension columns)."""
+    return [c for c in frame.columns if c == KEY or c.startswith("dim:")]
 
 
 def _metric_frame(
@@ -519,39 +576,53 @@ def prepare_sources(
     as_of: dt.date,
     settings: Mapping[str, Any],
     dimensions: Sequence[str],
+    needed: Collection[str] | None = None,
 ) -> tuple[dict[str, Source], str | None]:
-    """Canonical tables plus views, with their dimension columns resolved."""
-    frames = {name: frame for name, frame in tables.items()}
+    """Canonical tables plus the views that `needed` (table and view names the planned metrics
+    read; None: all) asks for, with their dimension columns resolved. Views nobody reads are
+    not built: at tens of millions of rows each costs a pass over its table."""
+
+    def wanted(name: str) -> bool:
+        return needed is None or name in needed
+
+    frames = {name: frame for name, frame in tables.items() if wanted(name)}
     base, churn_source = customer_base(
         tables.get("customers"), tables.get("orders"), as_of, settings
     )
     if churn_source is not None or base.height:
         frames["customer_base"] = base
-    if "orders" in tables:
+    if "orders" in tables and wanted("completed_orders"):
         orders = completed_orders(tables["orders"]).filter(pl.col("ordered_at") < _end(as_of))
         first = orders.group_by("customer_id").agg(
             pl.col("ordered_at").min().dt.date().alias("customer_first_order_on")
         )
         frames["completed_orders"] = orders.join(first, on="customer_id", how="left")
+    if "orders" in tables and wanted("customer_rfm"):
         frames["customer_rfm"] = rfm(
             tables["orders"], tables.get("customers"), as_of, settings
         ).with_columns(pl.lit(as_of).alias("snapshot_on"))
-    if "calls" in tables and "agent_shifts" in tables:
+    if "calls" in tables and "agent_shifts" in tables and wanted("shift_utilization"):
         frames["shift_utilization"] = shift_utilization(tables["calls"], tables["agent_shifts"])
-    if "campaigns" in tables:
+    if "campaigns" in tables and wanted("campaign_results"):
         frames["campaign_results"] = campaign_results(
             tables["campaigns"], tables.get("campaign_members"), tables.get("spend"), as_of
         )
     if "acquired_on" in base.columns:
         acquired = base.select("customer_id", pl.col("acquired_on").alias("customer_acquired_on"))
         for name, frame in frames.items():
-            if name not in ("customer_base", "completed_orders") and "customer_id" in frame.columns:
+            reads_it = needed is None or name in ACQUISITION_READERS
+            if (
+                name not in ("customer_base", "completed_orders")
+                and "customer_id" in frame.columns
+                and reads_it
+            ):
                 frames[name] = frame.join(acquired, on="customer_id", how="left")
     customers = base if base.height else None
     reps = tables.get("reps")
     sources = {
         name: resolve_dimensions(name, frame, dimensions, customers, reps)
         for name, frame in frames.items()
+        if wanted(name) or name == "customer_base"
     }
     return sources, churn_source
 
@@ -596,9 +667,14 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
     as_of = options.as_of or high
     if as_of is None:
         raise ConfigError("as-of: the inputs hold no dated rows; give --as-of")
-    sources, churn_source = prepare_sources(tables, as_of, settings, options.dimensions)
+    needed = {t for n in REGISTRY.order(wanted) for t in REGISTRY[n].table_columns}
+    sources, churn_source = prepare_sources(
+        tables, as_of, settings, options.dimensions, needed | {"customer_base"}
+    )
     frames = {name: s.frame for name, s in sources.items()}
-    adoption_inputs = "activities" in tables and ("deals" in tables or "customer_base" in frames)
+    # Adoption needs who logged activities and who owns deals or customers: reps on both sides.
+    with_rep = {n for n, f in (*tables.items(), *frames.items()) if "rep" in f.columns}
+    adoption_inputs = "activities" in with_rep and bool({"deals", "customer_base"} & with_rep)
     if adoption_inputs:  # built once the periods are known; its columns are fixed
         frames["rep_adoption"] = pl.DataFrame(
             schema=dict.fromkeys(VIEW_COLUMNS["rep_adoption"], pl.String)
@@ -611,9 +687,9 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
         wanted, frames, {**settings, "churn_source": churn_source}, unavailable
     )
     for name in list(names):
-        needed = [d for d in REGISTRY[name].requires if d not in options.dimensions]
-        if needed and name in wanted:
-            skipped[name] = f"written only at grains with {', '.join(needed)} (--by)"
+        absent = [d for d in REGISTRY[name].requires if d not in options.dimensions]
+        if absent and name in wanted:
+            skipped[name] = f"written only at grains with {', '.join(absent)} (--by)"
     all_anchors = {(t, a) for t, a in _anchors(names) if t in frames}
     low, _ = _date_range(frames, all_anchors, as_of)
     calendar = options.calendar.table(low or as_of, as_of)
@@ -628,7 +704,7 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
         )
     columns = {name: frozenset(source.frame.columns) for name, source in sources.items()}
     ctx = Context(settings, as_of, _periods_per_year(options.calendar, periods), columns)
-    run = _Computation(sources, _Backend(options.engine), calendar, ctx)
+    run = _Computation(sources, _Backend(options.engine), calendar, ctx, options.dimensions)
     periods = periods.with_columns(
         ((pl.col("period_end") - pl.col("period_start")).dt.total_days() + 1)
         .cast(pl.Float64)

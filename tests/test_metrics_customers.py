@@ -517,3 +517,18 @@ def test_clv_with_a_fixed_lifetime_needs_no_churn_source() -> None:
     out = kpis({"orders": orders}, period="year", as_of="2024-12-31",
                settings={"clv_lifetime_years": 3})  # fmt: skip
     assert value(out, "clv", "2024") == pytest.approx(30_000.0)
+
+
+def test_customers_by_rfm_segment_counts_customers_per_segment() -> None:
+    # c1: days 01-10 and 03-10 (frequency 1, spend 30); c2: 02-01 (frequency 0, spend 5).
+    # As of 2024-03-31: days since last purchase c1 21, c2 59 -> R: c2 1, c1 5;
+    # F: c2 1, c1 5; M: c2 1, c1 5. c1 r5 f5 m5 -> champions; c2 r1 f1 -> lost.
+    orders = frame(
+        "orders",
+        [dict(customer_id="c1", ordered_at="2024-01-10", amount=10.0),
+         dict(customer_id="c1", ordered_at="2024-03-10", amount=20.0),
+         dict(customer_id="c2", ordered_at="2024-02-01", amount=5.0)],
+    )  # fmt: skip
+    out = kpis({"orders": orders}, period="quarter", as_of="2024-03-31", by=("rfm_segment",))
+    cells = out.filter(pl.col("metric") == "customers_by_rfm_segment", pl.col("grain") != "total")
+    assert dict(cells.select("rfm_segment", "value").iter_rows()) == {"champions": 1.0, "lost": 1.0}
