@@ -725,7 +725,36 @@ class _Moments:
     errors: pl.Series  # String: specific errors found while parsing (serial 60, dayfirst, ...)
 
 
+_ISO_MOMENT_RE = r"^\d{4}-\d{2}-\d{2}(?: \d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?$"
+_ISO_FORMATS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%d")
+
+
 def _builtin_moments(text: pl.Series, options: ParseOptions) -> _Moments:
+    """ISO cells (what most exports and every Parquet-to-CSV round trip hold) are read with
+    three fixed strptime formats; only the other cells go through the pattern pipeline, so a
+    clean column of millions of timestamps costs one pass instead of a dozen regexes."""
+    iso = text.str.contains(_ISO_MOMENT_RE).fill_null(False)
+    fast = pl.select(
+        pl.coalesce(
+            pl.lit(text).str.strptime(pl.Datetime("us"), fmt, strict=False) for fmt in _ISO_FORMATS
+        )
+    ).to_series()
+    done = iso & fast.is_not_null()
+    rest = text.is_not_null() & ~done
+    naive = _fail(fast, ~done)
+    instants = _constant(None, len(text), pl.Datetime("us"))  # UTC instants, kept naive
+    if not rest.any():
+        return _Moments(naive, instants, _no_errors(len(text)))
+    slow = _regex_moments(text.filter(rest), options)
+    positions = rest.arg_true()
+    return _Moments(
+        naive.scatter(positions, slow.naive.cast(pl.Datetime("us"))),
+        instants.scatter(positions, slow.utc.cast(pl.Datetime("us"))),
+        _no_errors(len(text)).scatter(positions, slow.errors.cast(pl.String)),
+    )
+
+
+def _regex_moments(text: pl.Series, options: ParseOptions) -> _Moments:
     patterns = _date_patterns()
     base = pl.DataFrame({"s": text})
     form_expr: pl.Expr = pl.lit(None, pl.String)
@@ -1100,6 +1129,38 @@ _OUTPUT_DTYPES: dict[str, pl.DataType] = {
 }
 
 
+# Plain numbers that every number parser reads the same way, at most 15 significant digits
+# (so no precision question), non-negative for durations.
+_PLAIN_NUMBER_RE = {
+    "money": r"^-?\d{1,13}(?:\.\d{1,2})?$",
+    "float": r"^-?\d{1,9}(?:\.\d{1,6})?$",
+    "int": r"^-?\d{1,15}$",
+    "duration": r"^\d{1,9}(?:\.\d{1,6})?$",
+}
+
+
+def _parse_with_fast_path(
+    clean: pl.Series, kind: str, options: ParseOptions
+) -> tuple[pl.Series, pl.Series]:
+    """Cast plain numbers directly; hand only the other cells to the kind's full parser."""
+    pattern = _PLAIN_NUMBER_RE.get(kind)
+    if pattern is None or options.decimal != ".":
+        return _PARSERS[kind](clean, options)
+    plain = clean.str.contains(pattern).fill_null(False)
+    rest = clean.is_not_null() & ~plain
+    dtype = pl.Int64 if kind == "int" else pl.Float64
+    values = _fail(clean.cast(dtype, strict=False), ~plain)
+    if kind == "duration":
+        values = values * _SECONDS_PER_UNIT[options.duration_unit]
+    errors = _no_errors(len(clean))
+    if rest.any():
+        slow_values, slow_errors = _PARSERS[kind](clean.filter(rest), options)
+        positions = rest.arg_true()
+        values = values.scatter(positions, slow_values.cast(dtype))
+        errors = errors.scatter(positions, slow_errors.cast(pl.String))
+    return values, errors
+
+
 def parse_series(values: pl.Series, kind: str, options: ParseOptions = ParseOptions()) -> Parsed:
     """Parse one source column into the canonical type of `kind`."""
     if kind not in _PARSERS:
@@ -1123,7 +1184,7 @@ def parse_series(values: pl.Series, kind: str, options: ParseOptions = ParseOpti
     excel = text.is_in(sorted(EXCEL_ERROR_LITERALS)).fill_null(False)
     early = _codes(len(values), (control, "control_char"), (excel, "excel_error"))
     clean = _fail(text, early.is_not_null())
-    parsed, errors = _PARSERS[kind](clean, options)
+    parsed, errors = _parse_with_fast_path(clean, kind, options)
     errors = _first_error(early, _fail(errors, clean.is_null()))
     parsed = _fail(parsed.cast(dtype), errors.is_not_null())
     return Parsed(values=parsed.alias(name), errors=errors.alias(name))
