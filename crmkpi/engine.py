@@ -667,7 +667,8 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
     as_of = options.as_of or high
     if as_of is None:
         raise ConfigError("as-of: the inputs hold no dated rows; give --as-of")
-    needed = {t for n in REGISTRY.order(wanted) for t in REGISTRY[n].table_columns}
+    reachable = [n for n in wanted if set(REGISTRY[n].requires) <= set(options.dimensions)]
+    needed = {t for n in REGISTRY.order(reachable) for t in REGISTRY[n].table_columns}
     sources, churn_source = prepare_sources(
         tables, as_of, settings, options.dimensions, needed | {"customer_base"}
     )
@@ -686,9 +687,9 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
     names, skipped, aliases = plan(
         wanted, frames, {**settings, "churn_source": churn_source}, unavailable
     )
-    for name in list(names):
+    for name in wanted:
         absent = [d for d in REGISTRY[name].requires if d not in options.dimensions]
-        if absent and name in wanted:
+        if absent:
             skipped[name] = f"written only at grains with {', '.join(absent)} (--by)"
     all_anchors = {(t, a) for t, a in _anchors(names) if t in frames}
     low, _ = _date_range(frames, all_anchors, as_of)
@@ -728,7 +729,7 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
             if REGISTRY[name].output and name in wanted
         )
     kpis = _finish(outputs, periods, options.dimensions)
-    computed = sorted({n for n in names if n in wanted})
+    computed = sorted({n for n in names if n in wanted and n not in skipped})
     return ComputeResult(
         kpis, as_of, computed, {k: v for k, v in skipped.items() if k in wanted}, grain_skips
     )
