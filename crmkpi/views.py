@@ -152,7 +152,11 @@ def _end_of(as_of: dt.date) -> dt.datetime:
 
 def shift_utilization(calls: pl.DataFrame, shifts: pl.DataFrame) -> pl.DataFrame:
     """Each shift with the talk + hold + acw of the answered calls its agent took that day
-    (0 when none); calls on days without a shift are not counted."""
+    (0 when none); calls on days without a shift are not counted. Without talk_seconds or
+    rep on the calls there is no handle time to place (handled_seconds is left out)."""
+    daily = shifts.group_by("rep", "shift_date").agg(pl.col("staffed_seconds").sum())
+    if not {"talk_seconds", "rep"} <= set(calls.columns):
+        return daily
     handle = pl.col("talk_seconds").fill_null(0.0)
     for column in ("hold_seconds", "acw_seconds"):
         if column in calls.columns:
@@ -162,7 +166,6 @@ def shift_utilization(calls: pl.DataFrame, shifts: pl.DataFrame) -> pl.DataFrame
         .group_by("rep", pl.col("offered_at").dt.date().alias("shift_date"))
         .agg(handle.sum().alias("handled_seconds"))
     )
-    daily = shifts.group_by("rep", "shift_date").agg(pl.col("staffed_seconds").sum())
     return daily.join(handled, on=["rep", "shift_date"], how="left").with_columns(
         pl.col("handled_seconds").fill_null(0.0)
     )
@@ -175,7 +178,8 @@ def campaign_results(
     as_of: dt.date,
 ) -> pl.DataFrame:
     """Per campaign: its members' revenue (targeted by as-of) and its cost: campaigns.cost,
-    else the spend rows carrying its campaign_id, else 0."""
+    else the spend rows carrying its campaign_id (spent by as-of), else 0. Without members'
+    revenue the column is left out (campaign_roi is skipped, not -100 %)."""
     frame = campaigns.select(
         "campaign_id",
         "started_at",
@@ -183,28 +187,29 @@ def campaign_results(
     )
     if "cost" not in frame.columns:
         frame = frame.with_columns(pl.lit(None, pl.Float64).alias("cost"))
-    revenue = pl.DataFrame(schema={"campaign_id": pl.String, "revenue": pl.Float64})
-    if members is not None and "revenue" in members.columns:
-        revenue = (
-            members.filter(pl.col("targeted_at") < _end_of(as_of))
-            .group_by("campaign_id")
-            .agg(pl.col("revenue").fill_null(0.0).sum())
-        )
     spent = pl.DataFrame(schema={"campaign_id": pl.String, "spent": pl.Float64})
     if spend is not None and "campaign_id" in spend.columns:
         spent = (
-            spend.filter(pl.col("campaign_id").is_not_null())
+            spend.filter(
+                pl.col("campaign_id").is_not_null() & (pl.col("spent_at").cast(pl.Date) <= as_of)
+            )
             .group_by("campaign_id")
             .agg(pl.col("amount").sum().alias("spent"))
         )
-    return (
-        frame.join(revenue, on="campaign_id", how="left")
-        .join(spent, on="campaign_id", how="left")
-        .with_columns(
-            pl.col("revenue").fill_null(0.0),
-            pl.coalesce("cost", "spent", pl.lit(0.0)).alias("cost"),
-        )
+    frame = (
+        frame.join(spent, on="campaign_id", how="left")
+        .with_columns(pl.coalesce("cost", "spent", pl.lit(0.0)).alias("cost"))
         .drop("spent")
+    )
+    if members is None or "revenue" not in members.columns:
+        return frame
+    revenue = (
+        members.filter(pl.col("targeted_at") < _end_of(as_of))
+        .group_by("campaign_id")
+        .agg(pl.col("revenue").fill_null(0.0).sum())
+    )
+    return frame.join(revenue, on="campaign_id", how="left").with_columns(
+        pl.col("revenue").fill_null(0.0)
     )
 
 
@@ -222,13 +227,16 @@ def rep_adoption(
     dated = calendar.select("date", "period_index")
     events = []
     if deals is not None and "rep" in deals.columns:
-        closes = pl.col("status").is_in(["won", "lost"])
-        events += [
-            deals.select("rep", pl.col("created_at").dt.date().alias("day"), pl.lit(1).alias("d")),
-            deals.filter(closes).select(
-                "rep", pl.col("closed_at").dt.date().alias("day"), pl.lit(-1).alias("d")
-            ),
-        ]
+        events.append(
+            deals.select("rep", pl.col("created_at").dt.date().alias("day"), pl.lit(1).alias("d"))
+        )
+        if "closed_at" in deals.columns:  # absent when every deal is still open
+            closes = pl.col("status").is_in(["won", "lost"])
+            events.append(
+                deals.filter(closes).select(
+                    "rep", pl.col("closed_at").dt.date().alias("day"), pl.lit(-1).alias("d")
+                )
+            )
     if base is not None and "rep" in base.columns:
         events += [
             base.select("rep", pl.col("acquired_on").alias("day"), pl.lit(1).alias("d")),

@@ -12,10 +12,18 @@ FAMILY = "quality"
 PROFILE_COLUMNS = (*PROFILE_FIELDS, *CUSTOMER_DIMENSIONS)
 
 
+# A character that is not Unicode white space, spelled out because each engine's regex `\s`
+# (and trim) knows a different set: DuckDB's is ASCII only, so a no-break space looked filled.
+_NOT_BLANK = (
+    r"[^\x{09}-\x{0D}\x{20}\x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}"
+    r"\x{202F}\x{205F}\x{3000}]"
+)
+
+
 def _filled_fields(ctx: Context) -> nw.Expr:
     """How many of the profile fields hold something (blank = null, empty or white space)."""
     counts = [
-        (~nw.col(field).cast(nw.String).str.strip_chars().fill_null("").__eq__("")).cast(nw.Int64)
+        nw.col(field).cast(nw.String).str.contains(_NOT_BLANK).fill_null(False).cast(nw.Int64)
         for field in ctx.settings["profile_fields"]
         if field in PROFILE_COLUMNS and ctx.has("customer_base", field)
     ]

@@ -47,8 +47,11 @@ def _by_as_of(column: str) -> Any:
 
 
 def _valid_complaint(ctx: Context) -> nw.Expr:
-    """A complaint counts unless it is marked invalid (a null validity means valid)."""
-    return nw.col("is_complaint").fill_null(False) & nw.col("complaint_valid").fill_null(True)
+    """A complaint counts unless it is marked invalid (a null or absent validity means valid)."""
+    complaint = nw.col("is_complaint").fill_null(False)
+    if not ctx.has("tickets", "complaint_valid"):
+        return complaint
+    return complaint & nw.col("complaint_valid").fill_null(True)
 
 
 def _first_contact(columns: tuple[str, ...]) -> Any:
@@ -184,7 +187,8 @@ METRICS: list[Metric] = [
         anchor="created_at",
         agg="count",
         where=_valid_complaint,
-        columns=("is_complaint", "complaint_valid"),
+        columns=("is_complaint",),
+        optional_columns=("complaint_valid",),
         higher_is_better=False,
     ),
     Ratio(
@@ -207,7 +211,8 @@ METRICS: list[Metric] = [
         anchor="created_at",
         agg="count",
         where=lambda ctx: _valid_complaint(ctx) & _by_as_of("resolved_at")(ctx),
-        columns=("is_complaint", "complaint_valid", "resolved_at"),
+        columns=("is_complaint", "resolved_at"),
+        optional_columns=("complaint_valid",),
         output=False,
     ),
     Ratio(
