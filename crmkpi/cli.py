@@ -200,29 +200,30 @@ def metrics(
 def compute(
     input_dir: InputArg = None,
     period: Annotated[
-        str | None, typer.Option(help="day, week, month, quarter, year or all. [default: quarter]")
+        str | None,
+        typer.Option(help=r"day, week, month, quarter, year or all. \[default: quarter]"),
     ] = None,
     by: Annotated[
         list[str] | None,
         typer.Option(
             help="Breakdown dimension, repeatable: segment, region, rep, team, channel, "
-            "product, category, source. [default: segment and rep]"
+            r"product, category, source. \[default: segment and rep]"
         ),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option(help="Folder that receives the results. [default: kpis]")
+        Path | None, typer.Option(help=r"Folder that receives the results. \[default: kpis]")
     ] = None,
     file_format: Annotated[
         list[str] | None,
         typer.Option(
             "--format",
-            help="csv, parquet or xlsx, repeatable or comma-separated. [default: csv,xlsx]",
+            help=r"csv, parquet or xlsx, repeatable or comma-separated. \[default: csv,xlsx]",
         ),
     ] = None,
     metric: Annotated[
         list[str] | None,
         typer.Option(
-            "--metrics", help="Metrics to compute, repeatable or comma-separated. [default: all]"
+            "--metrics", help=r"Metrics to compute, repeatable or comma-separated. \[default: all]"
         ),
     ] = None,
     as_of: Annotated[
@@ -230,15 +231,15 @@ def compute(
         typer.Option(
             "--as-of",
             help="Cut-off date YYYY-MM-DD: later rows are not counted and "
-            "its period is partial. [default: the latest date in the data]",
+            r"its period is partial. \[default: the latest date in the data]",
         ),
     ] = None,
     config: ConfigOpt = None,
     engine: Annotated[
-        str | None, typer.Option(help="polars or duckdb (optional extra). [default: polars]")
+        str | None, typer.Option(help=r"polars or duckdb (optional extra). \[default: polars]")
     ] = None,
     fiscal_year_start: Annotated[
-        int | None, typer.Option(help="First month of the fiscal year, 1-12. [default: 1]")
+        int | None, typer.Option(help=r"First month of the fiscal year, 1-12. \[default: 1]")
     ] = None,
     strict: Annotated[
         bool | None, typer.Option("--strict", help="Fail on any quarantined row.")
@@ -247,29 +248,32 @@ def compute(
         float | None,
         typer.Option(
             "--max-reject-rate",
-            help="Fail a table whose quarantined share of rows read is above this. [default: 0.05]",
+            help="Fail a table whose quarantined share of rows read is above this. "
+            r"\[default: 0.05]",
         ),
     ] = None,
     lang: Annotated[
-        str | None, typer.Option(help="Titles of the workbook: en or zh. [default: en]")
+        str | None, typer.Option(help=r"Titles of the workbook: en or zh. \[default: en]")
     ] = None,
     bom: Annotated[
         bool | None,
-        typer.Option("--bom/--no-bom", help="UTF-8 BOM in CSV files (for Excel). [default: --bom]"),
+        typer.Option(
+            "--bom/--no-bom", help=r"UTF-8 BOM in CSV files (for Excel). \[default: --bom]"
+        ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
     log_format: Annotated[
-        str | None, typer.Option(help="Log lines on stderr: text or json. [default: text]")
+        str | None, typer.Option(help=r"Log lines on stderr: text or json. \[default: text]")
     ] = None,
 ) -> None:
-    """Load the exports, compute every KPI by period and breakdown, write the results.
+    r"""Load the exports, compute every KPI by period and breakdown, write the results.
 
     Writes kpis.csv/.parquet/.xlsx, rfm, churn_risk and cohorts, rejected/<table>.csv and
     manifest.json (last) into --out, atomically: a reader never sees a partial file or a mix of
     two runs. Every option can also come from a CRMKPI_<OPTION> variable (CRMKPI_PERIOD,
-    CRMKPI_BY=segment,rep, ...) or from the [run] table of crmkpi.toml; the command line wins,
-    then the environment, then the file. Metric settings: [settings] or CRMKPI_SETTING_<NAME>.
+    CRMKPI_BY=segment,rep, ...) or from the \[run] table of crmkpi.toml; the command line wins,
+    then the environment, then the file. Metric settings: \[settings] or CRMKPI_SETTING_<NAME>.
     The last line on stdout is a JSON summary. Exit codes: 0 ok, 1 unexpected error, 2 usage,
     65 invalid data, 66 input missing, 73 cannot create output, 74 I/O error, 75 another run
     holds the lock, 78 bad config; 130/143 when interrupted.
@@ -300,6 +304,9 @@ def compute(
         typer.echo(f"crmkpi: {exc}", err=True)
         typer.echo(failure_summary(exc).line())
         raise typer.Exit(exc.exit_code) from exc
+    except Exception as exc:  # a scheduler still gets its summary line; main() exits 1
+        typer.echo(failure_summary(exc).line())
+        raise
     typer.echo(summary.line())
 
 

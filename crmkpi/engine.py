@@ -325,7 +325,7 @@ class _Computation:
     def _facts(self, source: Source, anchor: str, columns: set[str], grain: _Grain) -> Any:
         """The source's rows joined to their period by the anchor date (later rows fall out)."""
         frame = source.frame
-        keep = sorted((columns | {anchor}) & set(frame.columns))
+        keep = _present(columns | {anchor}, frame.columns)
         selected = frame.select(
             *keep, *(f"dim:{d}" for d in grain.dims), _date(frame, anchor).alias("__date")
         )
@@ -418,7 +418,7 @@ class _Computation:
             events.append((metric.closed, -1, metric.closed_where))
         for column, sign, where in events:
             declared = {*metric.table_columns[metric.table], *metric.optional_columns}
-            keep = sorted(declared & set(frame.columns))
+            keep = _present(declared, frame.columns)
             selected = frame.select(
                 *keep, *(f"dim:{d}" for d in grain.dims), _date(frame, column).alias("__date")
             )
@@ -455,6 +455,12 @@ class _Computation:
 _ZERO_WHEN_EMPTY = ("count", "sum", "n_unique", "count_entities")
 _TWO_PASS = ("count_entities", "retained")
 _ADDITIVE = ("count", "sum", "mean")
+
+
+def _present(declared: Collection[str], columns: Sequence[str]) -> list[str]:
+    """The declared columns a source has; `profile_*` stands for every column so named."""
+    prefixes = tuple(c[:-1] for c in declared if c.endswith("*"))
+    return sorted(c for c in columns if c in declared or (prefixes and c.startswith(prefixes)))
 
 
 def finest_keys(frame: pl.DataFrame) -> list[str]:

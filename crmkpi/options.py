@@ -12,6 +12,7 @@ from typing import Any
 from crmkpi.calendar import GRAINS
 from crmkpi.engine import DIMENSIONS, ENGINES
 from crmkpi.errors import ConfigError
+from crmkpi.metrics.settings import resolve_settings
 
 FORMATS = ("csv", "parquet", "xlsx")
 LANGUAGES = ("en", "zh")
@@ -140,7 +141,8 @@ def resolve_run_options(
 
 
 def settings_from_env(env: Mapping[str, str]) -> dict[str, Any]:
-    """`CRMKPI_SETTING_<NAME>=value` overrides `[settings] <name>`; the value is read as TOML."""
+    """`CRMKPI_SETTING_<NAME>=value` overrides `[settings] <name>`; the value is read as TOML
+    and checked here, so an error names the variable (exit 78)."""
     import tomllib
 
     found: dict[str, Any] = {}
@@ -149,7 +151,12 @@ def settings_from_env(env: Mapping[str, str]) -> dict[str, Any]:
         if key.startswith(prefix):
             name = key[len(prefix) :].lower()
             try:
-                found[name] = tomllib.loads(f"v = {text}")["v"]
+                value = tomllib.loads(f"v = {text}")["v"]
             except tomllib.TOMLDecodeError:
-                found[name] = text
+                value = text
+            try:
+                resolve_settings({name: value})
+            except ConfigError as exc:
+                raise ConfigError(f"{key}: {exc}") from exc
+            found[name] = value
     return found

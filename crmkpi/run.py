@@ -22,7 +22,13 @@ from crmkpi import __version__
 from crmkpi.api import options_for
 from crmkpi.config import Config, resolve_config
 from crmkpi.engine import compute, prepare_sources
-from crmkpi.errors import EXIT_INVALID_DATA, CrmkpiError, InputMissingError, InvalidDataError
+from crmkpi.errors import (
+    EXIT_INVALID_DATA,
+    EXIT_UNEXPECTED,
+    CrmkpiError,
+    InputMissingError,
+    InvalidDataError,
+)
 from crmkpi.load import LoadResult, load_all
 from crmkpi.logs import log
 from crmkpi.metrics.settings import resolve_settings
@@ -78,15 +84,30 @@ class _Timer:
         log(logging.INFO, "stage done", stage=name, seconds=self.seconds[name])
 
 
-def _run_id(loaded: LoadResult, options: Mapping[str, Any], as_of: dt.date) -> str:
-    """Named by what the results depend on: the inputs' hashes, as-of and the options."""
+def _run_id(
+    loaded: LoadResult,
+    options: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    as_of: dt.date,
+    config: Config,
+) -> str:
+    """Named by what the outputs depend on: the inputs' and the config's hashes, as-of, the
+    options and the settings; not by where they go (`--out`) or how the log looks."""
     digest = hashlib.sha256()
     for report in loaded.reports:
         for file in report.files:
             digest.update(f"{report.table}:{file.sha256}\n".encode())
+    if config.path is not None:
+        digest.update(f"config:{_sha256(config.path)}\n".encode())
+    chosen = {k: v for k, v in options.items() if k not in ("out", "log_format")}
     digest.update(
         json.dumps(
-            {**options, "as_of": as_of.isoformat(), "version": __version__},
+            {
+                **chosen,
+                "settings": resolve_settings(settings),
+                "as_of": as_of.isoformat(),
+                "version": __version__,
+            },
             sort_keys=True,
             default=str,
         ).encode()
@@ -100,6 +121,23 @@ def _previous_manifest(out: Path) -> dict[str, Any] | None:
         return loaded
     except (OSError, ValueError):
         return None
+
+
+def _log_tables(loaded: LoadResult) -> None:
+    """Row counts and check names per table: what an operator needs, never a data value."""
+    for report in loaded.reports:
+        log(
+            logging.INFO,
+            "table loaded",
+            table=report.table,
+            rows_read=report.rows_read,
+            rows_used=report.rows_used,
+            rows_quarantined=report.rows_quarantined,
+        )
+        for check, rows in report.quarantined_by_check.items():
+            log(logging.WARNING, "rows quarantined", table=report.table, check=check, rows=rows)
+    for failure in loaded.failures:
+        log(logging.ERROR, "table failed", table=failure.table, exit_code=failure.error.exit_code)
 
 
 def _thresholds(loaded: LoadResult, strict: bool, max_reject_rate: float) -> None:
@@ -150,6 +188,7 @@ def execute(
         clean_leftovers(out)
         with timer.stage("load"):
             loaded = load_all(config, folder)
+            _log_tables(loaded)
             _thresholds(loaded, opts["strict"], opts["max_reject_rate"])
         tables = {name: t.frame for name, t in loaded.tables.items()}
         with timer.stage("compute"):
@@ -164,13 +203,16 @@ def execute(
                 fiscal_year_start=opts["fiscal_year_start"],
             )
             result = compute(tables, options)
+            # a metric whose breakdown is not asked for is written nowhere: skipped, not computed
+            result.computed = [m for m in result.computed if m not in result.skipped]
         with timer.stage("profiles"):
             profiles = _profiles(tables, result.as_of, options.settings, options.calendar)
-        run_id = _run_id(loaded, {k: v for k, v in opts.items() if k != "log_format"}, result.as_of)
-        with timer.stage("write"), staged(out, run_id) as staging:
-            outputs, neutralised, warnings = _write_all(
-                staging, result.kpis, profiles, loaded, opts, run_id, result.as_of, config
-            )
+        run_id = _run_id(loaded, opts, settings, result.as_of, config)
+        with staged(out, run_id) as staging:
+            with timer.stage("write"):
+                outputs, neutralised, warnings = _write_all(
+                    staging, result.kpis, profiles, loaded, opts, run_id, result.as_of, config
+                )
             manifest = _manifest(
                 run_id,
                 result,
@@ -240,16 +282,17 @@ def _write_all(
 ) -> tuple[list[dict[str, Any]], int, list[str]]:
     """Every output file into the staging folder; returns (outputs, cells neutralised,
     warnings)."""
-    from crmkpi.workbook import write_workbook
+    from crmkpi.workbook import write_simple_workbook, write_workbook
 
     outputs: list[dict[str, Any]] = []
     neutralised = 0
     warnings: list[str] = []
     tables = {"kpis": kpis, **profiles}
+    created = dt.datetime.combine(as_of, dt.time())  # workbook metadata: as-of, not the clock
     for fmt in opts["format"]:
         for name, frame in tables.items():
+            path = staging.path(f"{name}.{fmt}")
             if fmt == "xlsx" and name == "kpis":
-                path = staging.path("kpis.xlsx")
                 warnings += write_workbook(
                     path,
                     kpis,
@@ -257,16 +300,17 @@ def _write_all(
                     opts["lang"],
                     [as_dict(r) for r in loaded.reports],
                     _run_info(run_id, as_of, opts, config),
-                    dt.datetime.combine(as_of, dt.time()),
+                    created,
                 )
+            elif fmt == "xlsx":
+                warnings += write_simple_workbook(path, frame, name, created)
             else:
-                path = staging.path(f"{name}.{fmt}")
-                neutralised += write_table(frame, path, fmt, opts["bom"], as_of)
+                neutralised += write_table(frame, path, fmt, opts["bom"])
             outputs.append({"path": path.name, "sha256": _sha256(path), "rows": frame.height})
     for name, table in loaded.tables.items():
         if table.rejected.height:
             path = staging.path(f"rejected/{name}.csv")
-            neutralised += write_table(table.rejected, path, "csv", opts["bom"], as_of)
+            neutralised += write_table(table.rejected, path, "csv", opts["bom"])
             outputs.append(
                 {
                     "path": f"rejected/{name}.csv",
@@ -337,8 +381,13 @@ def _manifest(
     }
 
 
-def failure_summary(error: CrmkpiError) -> Summary:
-    return Summary(status="failed", exit_code=error.exit_code, message=str(error))
+def failure_summary(error: Exception) -> Summary:
+    """The summary of a failed run; an unexpected error is named by its type only (its message
+    may quote data)."""
+    if isinstance(error, CrmkpiError):
+        return Summary(status="failed", exit_code=error.exit_code, message=str(error))
+    message = f"unexpected error ({type(error).__name__})"
+    return Summary(status="failed", exit_code=EXIT_UNEXPECTED, message=message)
 
 
 def stderr_progress(quiet: bool) -> Callable[[str], None]:

@@ -131,6 +131,7 @@ def customer_base(
     if churn_source not in ("dates", "derived"):
         absent.add("churned_on")
     keep = [c for c in VIEW_COLUMNS["customer_base"] if c in base.columns and c not in absent]
+    keep += [c for c in base.columns if c.startswith("profile_")]  # configured profile fields
     return base.select(keep), churn_source
 
 

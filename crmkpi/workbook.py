@@ -310,11 +310,14 @@ def _charts(
         anchor_row += 13
 
 
-def write_simple_workbook(path: Path, frame: pl.DataFrame, name: str, created: dt.datetime) -> None:
-    """A per-customer table (rfm, churn_risk, cohorts) as one plain sheet."""
+def write_simple_workbook(
+    path: Path, frame: pl.DataFrame, name: str, created: dt.datetime
+) -> list[str]:
+    """A per-customer table (rfm, churn_risk, cohorts) as one plain sheet; returns warnings."""
     writer = _Writer(path, created, "en")
     formats = [
         writer.number("0.00") if dtype == pl.Float64 else None for dtype in frame.schema.values()
     ]
     writer.table(sheet_names([name])[0], frame.columns, frame.rows(), formats)
     writer.book.close()
+    return sorted(set(writer.warnings))

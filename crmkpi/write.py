@@ -3,7 +3,6 @@ text neutralised) and Parquet, written deterministically so reruns are byte-iden
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import polars as pl
@@ -35,7 +34,7 @@ def neutralise_formulas(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     return safe, int(hits or 0)
 
 
-def write_table(frame: pl.DataFrame, path: Path, fmt: str, bom: bool, as_of: dt.date) -> int:
+def write_table(frame: pl.DataFrame, path: Path, fmt: str, bom: bool) -> int:
     """Write one table as CSV or Parquet (xlsx tables go through workbook.py); returns the
     number of text cells neutralised against formula injection."""
     if fmt == "csv":
@@ -46,10 +45,5 @@ def write_table(frame: pl.DataFrame, path: Path, fmt: str, bom: bool, as_of: dt.
         return count
     if fmt == "parquet":
         frame.write_parquet(path, compression="zstd", statistics=True)
-        return 0
-    if fmt == "xlsx":
-        from crmkpi.workbook import write_simple_workbook
-
-        write_simple_workbook(path, frame, path.stem, dt.datetime.combine(as_of, dt.time()))
         return 0
     raise ValueError(f"unknown format {fmt}")

@@ -161,11 +161,6 @@ def test_every_quality_metric_has_a_test_here() -> None:
     assert not untested, f"quality metrics without a test: {untested}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="customer_base (views.py) drops profile_* columns and the completeness Stock can only "
-    "read its static optional_columns: a configured profile_* field always counts as empty",
-)
 def test_a_mapped_profile_column_counts_when_configured() -> None:
     customers = frame(
         "customers",

@@ -9,7 +9,7 @@ from crmkpi.views import CUSTOMER_DIMENSIONS, PROFILE_FIELDS
 
 FAMILY = "quality"
 # Profile fields completeness may read: the defaults plus any `profile_*` column a config maps.
-PROFILE_COLUMNS = (*PROFILE_FIELDS, *CUSTOMER_DIMENSIONS)
+PROFILE_COLUMNS = (*PROFILE_FIELDS, *CUSTOMER_DIMENSIONS, "profile_*")
 
 
 # A character that is not Unicode white space, spelled out because each engine's regex `\s`
@@ -25,7 +25,8 @@ def _filled_fields(ctx: Context) -> nw.Expr:
     counts = [
         nw.col(field).cast(nw.String).str.contains(_NOT_BLANK).fill_null(False).cast(nw.Int64)
         for field in ctx.settings["profile_fields"]
-        if field in PROFILE_COLUMNS and ctx.has("customer_base", field)
+        if (field in PROFILE_COLUMNS or field.startswith("profile_"))
+        and ctx.has("customer_base", field)
     ]
     if not counts:
         return nw.col("customer_id").is_null().cast(nw.Int64) * 0
