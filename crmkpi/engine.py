@@ -273,6 +273,15 @@ def _guarded(value: nw.Expr, condition: nw.Expr | None) -> nw.Expr:
     return value if condition is None else nw.when(condition).then(value)
 
 
+# Floats added up in whatever order parallel group_by sees them differ in the last bits from
+# run to run; sums in a wide decimal are exact, so reruns are byte-identical.
+EXACT = nw.Decimal(38, 9)
+
+
+def _exact_sum(value: nw.Expr) -> nw.Expr:
+    return value.cast(nw.Float64).cast(EXACT).sum()
+
+
 def _aggregates(metric: Simple, ctx: Context) -> list[nw.Expr]:
     """The aggregate expressions of one simple metric (count, sum, mean as sum and count, ...)."""
     condition = metric.condition(ctx)
@@ -282,9 +291,9 @@ def _aggregates(metric: Simple, ctx: Context) -> list[nw.Expr]:
         counted = nw.len() if condition is None else condition.cast(nw.Int64).sum()
         return [counted.alias(name + _VAL)]
     if metric.agg == "sum":
-        return [value.sum().alias(name + _VAL)]
+        return [_exact_sum(value).alias(name + _VAL)]
     if metric.agg == "mean":
-        return [value.sum().alias(name + _NUM), value.count().alias(name + _DEN)]
+        return [_exact_sum(value).alias(name + _NUM), value.count().alias(name + _DEN)]
     if metric.agg == "median":
         return [value.median().alias(name + _VAL)]
     if metric.agg == "n_unique":
@@ -411,7 +420,7 @@ class _Computation:
         """Net openings per period (openings before the grid in period -1), as two passes."""
         source = self.sources[metric.table]
         frame = source.frame
-        total = metric.value(self.ctx).cast(nw.Float64).sum() if metric.value else nw.len()
+        total = _exact_sum(metric.value(self.ctx)) if metric.value else nw.len()
         parts = []
         events = [(metric.opened, 1, metric.where)]
         if metric.closed is not None:

@@ -9,6 +9,8 @@ import sys
 from typing import Any
 
 LOGGER_NAME = "crmkpi"
+# Silent until `configure` (the CLI) or the application routes it: a library prints nothing.
+logging.getLogger(LOGGER_NAME).addHandler(logging.NullHandler())
 
 
 class _JsonFormatter(logging.Formatter):

@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 
 from crmkpi.calendar import Calendar
-from crmkpi.views import completed_orders
+from crmkpi.views import EXACT, completed_orders
 
 # First matching rule wins: (segment, {score: (lowest, highest)}, frequency must be 0).
 DEFAULT_RFM_SEGMENTS: tuple[tuple[str, Mapping[str, tuple[int, int]], bool], ...] = (
@@ -34,7 +34,7 @@ def _day_purchases(orders: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
     end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
     counted = completed_orders(orders).filter(pl.col("ordered_at") < end)
     return counted.group_by("customer_id", pl.col("ordered_at").dt.date().alias("day")).agg(
-        pl.col("amount").sum().alias("day_amount"),
+        pl.col("amount").cast(pl.Float64).cast(EXACT).sum().alias("day_amount"),
         pl.col("order_key").n_unique().alias("day_orders"),
     )
 
@@ -81,13 +81,18 @@ def rfm(
 ) -> pl.DataFrame:
     """One row per customer with a completed order by as-of."""
     days = _day_purchases(orders, as_of)
-    repeat = pl.col("day_amount").filter(pl.col("day") > pl.col("day").min()).mean().fill_null(0.0)
+    repeat_days = pl.col("day_amount").filter(pl.col("day") > pl.col("day").min())
+    repeat = (
+        pl.when(repeat_days.count() > 0)
+        .then(repeat_days.sum().cast(pl.Float64) / repeat_days.count())
+        .otherwise(0.0)
+    )
     table = days.group_by("customer_id").agg(
         pl.col("day").min().alias("first_purchase_on"),
         pl.col("day").max().alias("last_purchase_on"),
         (pl.col("day").n_unique() - 1).alias("frequency"),
         repeat.alias("monetary"),
-        pl.col("day_amount").sum().alias("total_spend"),
+        pl.col("day_amount").sum().cast(pl.Float64).alias("total_spend"),
         pl.col("day_orders").sum().alias("orders_count"),
     )
     table = table.with_columns(

@@ -203,8 +203,6 @@ def execute(
                 fiscal_year_start=opts["fiscal_year_start"],
             )
             result = compute(tables, options)
-            # a metric whose breakdown is not asked for is written nowhere: skipped, not computed
-            result.computed = [m for m in result.computed if m not in result.skipped]
         with timer.stage("profiles"):
             profiles = _profiles(tables, result.as_of, options.settings, options.calendar)
         run_id = _run_id(loaded, opts, settings, result.as_of, config)

@@ -147,6 +147,15 @@ def _churn_source(
     return None
 
 
+# Sums in a wide decimal are exact whatever order a parallel group_by adds rows in, so reruns
+# give the same bits (floats would not).
+EXACT = pl.Decimal(38, 9)
+
+
+def exact_sum(expr: pl.Expr) -> pl.Expr:
+    return expr.cast(pl.Float64).cast(EXACT).sum().cast(pl.Float64)
+
+
 def _end_of(as_of: dt.date) -> dt.datetime:
     return dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
 
@@ -155,7 +164,7 @@ def shift_utilization(calls: pl.DataFrame, shifts: pl.DataFrame) -> pl.DataFrame
     """Each shift with the talk + hold + acw of the answered calls its agent took that day
     (0 when none); calls on days without a shift are not counted. Without talk_seconds or
     rep on the calls there is no handle time to place (handled_seconds is left out)."""
-    daily = shifts.group_by("rep", "shift_date").agg(pl.col("staffed_seconds").sum())
+    daily = shifts.group_by("rep", "shift_date").agg(exact_sum(pl.col("staffed_seconds")))
     if not {"talk_seconds", "rep"} <= set(calls.columns):
         return daily
     handle = pl.col("talk_seconds").fill_null(0.0)
@@ -165,7 +174,7 @@ def shift_utilization(calls: pl.DataFrame, shifts: pl.DataFrame) -> pl.DataFrame
     handled = (
         calls.filter((pl.col("outcome") == "answered") & pl.col("rep").is_not_null())
         .group_by("rep", pl.col("offered_at").dt.date().alias("shift_date"))
-        .agg(handle.sum().alias("handled_seconds"))
+        .agg(exact_sum(handle).alias("handled_seconds"))
     )
     return daily.join(handled, on=["rep", "shift_date"], how="left").with_columns(
         pl.col("handled_seconds").fill_null(0.0)
@@ -195,7 +204,7 @@ def campaign_results(
                 pl.col("campaign_id").is_not_null() & (pl.col("spent_at").cast(pl.Date) <= as_of)
             )
             .group_by("campaign_id")
-            .agg(pl.col("amount").sum().alias("spent"))
+            .agg(exact_sum(pl.col("amount")).alias("spent"))
         )
     frame = (
         frame.join(spent, on="campaign_id", how="left")
@@ -207,7 +216,7 @@ def campaign_results(
     revenue = (
         members.filter(pl.col("targeted_at") < _end_of(as_of))
         .group_by("campaign_id")
-        .agg(pl.col("revenue").fill_null(0.0).sum())
+        .agg(exact_sum(pl.col("revenue").fill_null(0.0)))
     )
     return frame.join(revenue, on="campaign_id", how="left").with_columns(
         pl.col("revenue").fill_null(0.0)

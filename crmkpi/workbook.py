@@ -77,9 +77,9 @@ def sheet_names(wanted: Sequence[str]) -> list[str]:
     return names
 
 
-def _cell(value: Any, warnings: list[str]) -> Any:
+def _cell(value: Any, warnings: list[str], book: str) -> Any:
     if isinstance(value, str) and len(value) > MAX_CELL_CHARS:
-        warnings.append("a text cell over 32,767 characters was truncated in kpis.xlsx")
+        warnings.append(f"a text cell over 32,767 characters was truncated in {book}")
         return value[: MAX_CELL_CHARS - len(TRUNCATION_MARK)] + TRUNCATION_MARK
     return value
 
@@ -112,6 +112,7 @@ class _Writer:
         )
         self.book.set_properties({"created": created, "title": "crmkpi KPIs"})
         self.lang = lang
+        self.name = path.name
         self.header = self.book.add_format(
             {"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True, "valign": "top"}
         )
@@ -133,11 +134,11 @@ class _Writer:
         widths: Sequence[int] | None = None,
     ) -> Any:
         sheet = self.book.add_worksheet(name)
-        sheet.write_row(0, 0, [_cell(h, self.warnings) for h in headers], self.header)
+        sheet.write_row(0, 0, [_cell(h, self.warnings, self.name) for h in headers], self.header)
         for r, row in enumerate(rows, start=1):
             for c, value in enumerate(row):
                 fmt = formats[c] if formats else None
-                value = _cell(value, self.warnings)
+                value = _cell(value, self.warnings, self.name)
                 if value is None:
                     continue
                 if isinstance(value, dt.date | dt.datetime):

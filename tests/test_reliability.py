@@ -1005,9 +1005,28 @@ def test_V19_formula_looking_text_kept_as_data(tmp_path: Path, file_format: str)
     assert table.frame["rep"].head(len(texts)).to_list() == texts
 
 
-@pytest.mark.skip(reason="V20 is an output concern (xlsx writer truncation marker); no writer yet")
-def test_V20_long_cell_truncated_with_marker_on_xlsx_output() -> None:
-    raise AssertionError("not reached")
+def test_V20_long_cell_truncated_with_marker_on_xlsx_output(tmp_path: Path) -> None:
+    import json
+
+    import fastexcel
+
+    from crmkpi.workbook import MAX_CELL_CHARS, TRUNCATION_MARK
+
+    owner = "Rep " + "x" * 40_000
+    rows = fx.inject(fx.sample_rows(), 0, "Opportunity Owner", owner)
+    fx.write_csv(tmp_path / "deals.csv", rows)
+    fx.write_config(tmp_path, deals())
+    out = tmp_path / "out"
+    args = ["--out", str(out), "--by", "rep", "--metrics", "deals_created", "--format", "xlsx,csv"]
+    result = runner.invoke(app, ["compute", str(tmp_path), *args])
+    assert result.exit_code == 0, result.stderr
+    reps = fastexcel.read_excel(out / "kpis.xlsx").load_sheet("rep").to_polars()["rep"]
+    (cell,) = [r for r in reps.unique() if r.startswith("Rep x")]
+    assert len(cell) == MAX_CELL_CHARS and cell.endswith(TRUNCATION_MARK)
+    assert cell.startswith(owner[: MAX_CELL_CHARS - len(TRUNCATION_MARK)])
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert any("truncated" in w and "kpis.xlsx" in w for w in manifest["warnings"])
+    assert owner in set(pl.read_csv(out / "kpis.csv", infer_schema=False)["rep"])  # CSV: whole
 
 
 # --- X: workbooks -------------------------------------------------------------------------------
