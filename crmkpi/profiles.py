@@ -29,7 +29,7 @@ DEFAULT_RFM_SEGMENTS: tuple[tuple[str, Mapping[str, tuple[int, int]], bool], ...
 RFM_SEGMENT_NAMES = (*(name for name, _, _ in DEFAULT_RFM_SEGMENTS), "lost")
 
 
-def _day_purchases(orders: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
+def day_purchases(orders: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
     """Completed orders up to as-of, summed per customer and purchase day."""
     end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
     counted = completed_orders(orders).filter(pl.col("ordered_at") < end)
@@ -78,9 +78,10 @@ def rfm(
     customers: pl.DataFrame | None,
     as_of: dt.date,
     settings: Mapping[str, Any],
+    days: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """One row per customer with a completed order by as-of."""
-    days = _day_purchases(orders, as_of)
+    days = day_purchases(orders, as_of) if days is None else days
     repeat_days = pl.col("day_amount").filter(pl.col("day") > pl.col("day").min())
     repeat = (
         pl.when(repeat_days.count() > 0)
@@ -137,6 +138,7 @@ def churn_risk(
     base: pl.DataFrame,
     as_of: dt.date,
     settings: Mapping[str, Any],
+    days: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Active customers whose purchases or interactions fell by churn_risk_drop or more in the
     last window against the window before, or who are overdue by risk_multiple x their usual
@@ -160,7 +162,7 @@ def churn_risk(
 
     rules = []
     if orders is not None:
-        days = _day_purchases(orders, as_of)
+        days = day_purchases(orders, as_of) if days is None else days
         gaps = (
             days.sort("customer_id", "day")
             .group_by("customer_id")
@@ -214,10 +216,12 @@ def _dropped(prefix: str, drop: float) -> pl.Expr:
     return (previous > 0) & (last <= previous * (1 - drop))
 
 
-def cohorts(orders: pl.DataFrame, as_of: dt.date, calendar: Calendar) -> pl.DataFrame:
+def cohorts(
+    orders: pl.DataFrame, as_of: dt.date, calendar: Calendar, days: pl.DataFrame | None = None
+) -> pl.DataFrame:
     """Acquisition cohort (period of the first purchase) x periods since acquisition -> share
     of the cohort still purchasing: the retention triangle, in the run's grain."""
-    days = _day_purchases(orders, as_of)
+    days = day_purchases(orders, as_of) if days is None else days
     if days.height == 0:
         return pl.DataFrame()
     table = calendar.table(days["day"].min(), as_of)  # type: ignore[arg-type]

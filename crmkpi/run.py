@@ -21,7 +21,7 @@ import polars as pl
 from crmkpi import __version__
 from crmkpi.api import options_for
 from crmkpi.config import Config, resolve_config
-from crmkpi.engine import compute, prepare_sources
+from crmkpi.engine import compute
 from crmkpi.errors import (
     EXIT_INVALID_DATA,
     EXIT_UNEXPECTED,
@@ -32,7 +32,7 @@ from crmkpi.errors import (
 from crmkpi.load import LoadResult, load_all
 from crmkpi.logs import log
 from crmkpi.metrics.settings import resolve_settings
-from crmkpi.profiles import churn_risk, cohorts, rfm
+from crmkpi.profiles import churn_risk, cohorts, day_purchases, rfm
 from crmkpi.publish import (
     Staging,
     check_writable,
@@ -43,6 +43,7 @@ from crmkpi.publish import (
     swap_in,
 )
 from crmkpi.report import as_dict, table_status
+from crmkpi.views import customer_base
 from crmkpi.write import write_table
 
 MANIFEST = "manifest.json"
@@ -254,13 +255,13 @@ def _profiles(
     if orders is None:
         return {}
     resolved = resolve_settings(settings)
-    sources, _ = prepare_sources(tables, as_of, resolved, ())
-    base = sources["customer_base"].frame if "customer_base" in sources else pl.DataFrame()
     customers = tables.get("customers")
+    base, _ = customer_base(customers, orders, as_of, resolved)
+    days = day_purchases(orders, as_of)  # shared by the three tables
     return {
-        "rfm": rfm(orders, customers, as_of, resolved),
-        "churn_risk": churn_risk(orders, tables.get("activities"), base, as_of, resolved),
-        "cohorts": cohorts(orders, as_of, calendar),
+        "rfm": rfm(orders, customers, as_of, resolved, days),
+        "churn_risk": churn_risk(orders, tables.get("activities"), base, as_of, resolved, days),
+        "cohorts": cohorts(orders, as_of, calendar, days),
     }
 
 
