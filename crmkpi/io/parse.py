@@ -1161,8 +1161,33 @@ def _parse_with_fast_path(
     return values, errors
 
 
+# Kinds whose column-level rules look at values, not at how many rows hold them, so a column
+# can be parsed once per distinct value (a rep, a status, a date: millions of rows, few values).
+_PER_VALUE_KINDS = ("text", "id", "bool", "date", "datetime", "int", "float", "duration")
+_FEW_VALUES_SAMPLE = 20_000
+_FEW_VALUES_MAX = 2_000
+
+
+def _parse_per_distinct_value(values: pl.Series, kind: str, options: ParseOptions) -> Parsed:
+    distinct = values.unique()
+    parsed = parse_series(distinct, kind, options)
+    lookup = pl.DataFrame({"k": distinct, "v": parsed.values, "e": parsed.errors})
+    joined = pl.DataFrame({"k": values}).join(
+        lookup, on="k", how="left", nulls_equal=True, maintain_order="left"
+    )
+    return Parsed(values=joined["v"].alias(values.name), errors=joined["e"].alias(values.name))
+
+
 def parse_series(values: pl.Series, kind: str, options: ParseOptions = ParseOptions()) -> Parsed:
     """Parse one source column into the canonical type of `kind`."""
+    if (
+        values.dtype == pl.String
+        and kind in _PER_VALUE_KINDS
+        and len(values) > 4 * _FEW_VALUES_SAMPLE
+        and values.head(_FEW_VALUES_SAMPLE).n_unique() < _FEW_VALUES_MAX
+        and values.n_unique() < len(values) // 4
+    ):
+        return _parse_per_distinct_value(values, kind, options)
     if kind not in _PARSERS:
         raise ValueError(f"unknown parse kind {kind!r}; expected one of {PARSE_KINDS}")
     name = values.name
