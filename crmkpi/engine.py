@@ -324,6 +324,7 @@ class _Computation:
         self.sources = sources
         self.dimensions = tuple(dimensions)
         self._finest: dict[tuple[str, str], pl.DataFrame] = {}
+        self._placed: dict[tuple[str, str], pl.DataFrame] = {}
         self.backend = backend
         self.calendar = calendar
         self.calendar_lazy = backend.lazy(
@@ -331,15 +332,30 @@ class _Computation:
         )
         self.ctx = ctx
 
+    def _periods_of(self, source: Source, anchor: str) -> pl.DataFrame:
+        """Each row's period by its anchor date (null outside the grid, so after as-of): the
+        calendar join done once per source and anchor, not once per grain and metric group."""
+        key = (source.name, anchor)
+        if key not in self._placed:
+            dates = source.frame.select(_date(source.frame, anchor).alias("__date"))
+            self._placed[key] = dates.join(
+                self.calendar.select("date", KEY, "period_start", "period_end"),
+                left_on="__date",
+                right_on="date",
+                how="left",
+                maintain_order="left",
+            ).drop("__date")
+        return self._placed[key]
+
     def _facts(self, source: Source, anchor: str, columns: set[str], grain: _Grain) -> Any:
-        """The source's rows joined to their period by the anchor date (later rows fall out)."""
+        """The source's rows with their period (rows outside the grid fall out)."""
         frame = source.frame
         keep = _present(columns | {anchor}, frame.columns)
-        selected = frame.select(
-            *keep, *(f"dim:{d}" for d in grain.dims), _date(frame, anchor).alias("__date")
+        periods = self._periods_of(source, anchor)
+        placed = frame.select(*keep, *(f"dim:{d}" for d in grain.dims)).hstack(
+            periods.select(c for c in periods.columns if c not in keep)
         )
-        lazy = self.backend.lazy(selected)
-        return lazy.join(self.calendar_lazy, left_on="__date", right_on="date", how="inner")
+        return self.backend.lazy(placed.filter(pl.col(KEY).is_not_null()))
 
     def simple(self, metrics: list[Simple], grain: _Grain) -> pl.DataFrame:
         """Every single-pass simple metric of one source and anchor at one grain.
