@@ -24,7 +24,11 @@ CONFIG_FILE_NAME = "crmkpi.toml"
 FOOTER_RULES = ("auto", "salesforce", "totals", "none")
 DURATION_UNITS = ("seconds", "minutes", "hours", "days")
 PERCENT_SCALES = ("auto", "points", "fraction")
+DUPLICATE_HEADER_RULES = ("reject", "suffix")
 FILE_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".parquet")
+# what a `file = "*"` table with `match_headers` looks at: data files, and the legacy formats a
+# reader rejects with advice (a 9.0-era `.xls`) rather than passing over in silence
+RECOGNISABLE_SUFFIXES = (*FILE_SUFFIXES, ".xls", ".xlsm")
 # parse kinds io/mapping.py adds on top of io/parse.py's (a post-step on the `id` parser)
 MAPPING_PARSE_KINDS = ("salesforce_id",)
 
@@ -39,6 +43,16 @@ class ColumnSpec:
     parse: str | None = None
     unit: str | None = None
     constant: str | None = None
+    # `from_any`: the sources are alternatives (a label or an API name, an old or a new name)
+    # and the first header present is read; otherwise every source is read and joined
+    any_source: bool = False
+    # a multi-valued cell (`123;456`): keep the first value before the separator
+    first_of: str | None = None
+    # `<Field> Currency` beside an amount: the header giving each row's currency code, `{}`
+    # standing for the amount's own header
+    currency_column: str | None = None
+    # source value -> values that, found in the same file, put its mapping in doubt (warned)
+    review_when_mixed: Mapping[str, tuple[str, ...]] | None = None
 
 
 @dataclass(frozen=True)
@@ -58,11 +72,20 @@ class ReadOptions:
     null_values: frozenset[str] = DEFAULT_NULL_VALUES
     percent_scale: str = "auto"
     max_file_bytes: int = 4 * 1024**3
+    # Salesforce reports repeat a column (two `Opportunity ID`): "suffix" names the second
+    # `Opportunity ID (2)`; "reject" refuses the file (a repeated header is usually a mistake)
+    duplicate_headers: str = "reject"
 
 
 @dataclass(frozen=True)
 class TableConfig:
-    """One canonical table: its files, how to read them, and the column mapping."""
+    """One canonical table: its files, how to read them, and the column mapping.
+
+    A table fed by several export layouts (a report and an API export, 11.0 and 9.0) has
+    `layouts`: each is a complete TableConfig (the table's keys plus the layout's own), told
+    apart by `match_headers`; the first layout with files is read, so one set of facts is never
+    counted twice.
+    """
 
     name: str
     files: tuple[str, ...]
@@ -71,6 +94,44 @@ class TableConfig:
     skip_rows_without: tuple[str, ...] = ()
     required: bool = True
     allow_empty: bool = False
+    # a file belongs to the table only when its header row holds all of these (and none of
+    # `exclude_headers`); without them every file the `file` patterns name belongs to it
+    match_headers: tuple[str, ...] = ()
+    exclude_headers: tuple[str, ...] = ()
+    enabled: bool = True
+    layout: str | None = None
+    layouts: tuple[TableConfig, ...] = ()
+
+    @property
+    def variants(self) -> tuple[TableConfig, ...]:
+        """The layouts to try, in order (the table itself when it has none)."""
+        return self.layouts or (self,)
+
+    @property
+    def label(self) -> str:
+        """`orders` or `orders (layout contracts_v11)`, for messages."""
+        return self.name if self.layout is None else f"{self.name} (layout {self.layout})"
+
+
+@dataclass(frozen=True)
+class KnownExport:
+    """An export of the preset's CRM that feeds no table (contacts, products, ...): recognised
+    so that it is passed over with a note instead of failing as unrecognised."""
+
+    export: str
+    match_headers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PresetInfo:
+    """What a shipped preset says about its CRM beyond the table mappings."""
+
+    name: str
+    title: str
+    # a file with any of these headers is taken for an export of this CRM: when no table
+    # recognises it, the run fails (exit 65) instead of silently leaving it out
+    signature: tuple[str, ...] = ()
+    known_exports: tuple[KnownExport, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -93,6 +154,7 @@ class Config:
     tables: Mapping[str, TableConfig]
     default_read: ReadOptions = ReadOptions()
     run: Mapping[str, Any] = field(default_factory=dict)  # checked by options.py
+    preset: PresetInfo | None = None
 
 
 # --- validation helpers -------------------------------------------------------------------------
@@ -166,6 +228,7 @@ _READ_KEYS = {
     "null_values",
     "percent_scale",
     "max_file_mb",
+    "duplicate_headers",
 }
 
 
@@ -177,10 +240,10 @@ def _read_options(raw: Mapping[str, Any], base: ReadOptions, where: str) -> Read
         if key == "encoding":
             changes["encoding"] = _encoding(value, at)
         elif key == "delimiter":
-            _expect(value, str, at, "a one-character delimiter, 'tab' or 'whitespace'")
+            _expect(value, str, at, "a one-character delimiter, 'tab', 'whitespace' or 'auto'")
             value = {"tab": "\t", "\\t": "\t"}.get(value, value)
-            if value != "whitespace" and len(value) != 1:
-                raise _fail(at, "expected one character, 'tab' or 'whitespace'")
+            if value not in ("whitespace", "auto") and len(value) != 1:
+                raise _fail(at, "expected one character, 'tab', 'whitespace' or 'auto'")
             changes["delimiter"] = value
         elif key == "sheet":
             changes["sheet"] = _expect(value, str, at, "a sheet name")
@@ -211,10 +274,23 @@ def _read_options(raw: Mapping[str, Any], base: ReadOptions, where: str) -> Read
             if value <= 0:
                 raise _fail(at, "must be positive")
             changes["max_file_bytes"] = int(value * 1024 * 1024)
+        elif key == "duplicate_headers":
+            changes["duplicate_headers"] = _choice(value, DUPLICATE_HEADER_RULES, at)
     return replace(base, **changes)
 
 
-_COLUMN_KEYS = {"from", "map", "default", "parse", "unit", "value"}
+_COLUMN_KEYS = {
+    "from",
+    "from_any",
+    "map",
+    "default",
+    "parse",
+    "unit",
+    "value",
+    "first_of",
+    "currency_column",
+    "review_when_mixed",
+}
 
 
 def _column_spec(raw: Any, where: str) -> ColumnSpec:
@@ -228,16 +304,21 @@ def _column_spec(raw: Any, where: str) -> ColumnSpec:
         value = raw["value"]
         _expect(value, (str, int, float, bool), f"{where}.value", "a constant")
         return ColumnSpec(constant=str(value).lower() if isinstance(value, bool) else str(value))
-    if "from" not in raw:
-        raise _fail(where, "needs `from` (the source header or headers) or `value` (a constant)")
-    sources = _string_list(raw["from"], f"{where}.from")
+    if ("from" in raw) == ("from_any" in raw):
+        raise _fail(
+            where,
+            "needs `from` (the source header or headers), `from_any` (alternative headers, the "
+            "first present is read) or `value` (a constant)",
+        )
+    key = "from" if "from" in raw else "from_any"
+    sources = _string_list(raw[key], f"{where}.{key}")
     if not sources:
-        raise _fail(f"{where}.from", "names no source header")
+        raise _fail(f"{where}.{key}", "names no source header")
     value_map = None
     if "map" in raw:
         _expect(raw["map"], dict, f"{where}.map", "a table of source value = canonical value")
-        for key, mapped in raw["map"].items():
-            _expect(mapped, (str, bool), f"{where}.map.{key}", "a canonical value")
+        for map_key, mapped in raw["map"].items():
+            _expect(mapped, (str, bool), f"{where}.map.{map_key}", "a canonical value")
         value_map = {
             str(k): str(v).lower() if isinstance(v, bool) else v for k, v in raw["map"].items()
         }
@@ -254,10 +335,76 @@ def _column_spec(raw: Any, where: str) -> ColumnSpec:
         unit = _choice(unit, DURATION_UNITS, f"{where}.unit")
         if parse not in (None, "duration"):
             raise _fail(f"{where}.unit", 'only applies to `parse = "duration"`')
-    return ColumnSpec(sources, value_map, default, parse, unit)
+    first_of = raw.get("first_of")
+    if first_of is not None:
+        _expect(first_of, str, f"{where}.first_of", "the separator of a multi-valued cell")
+        if not first_of:
+            raise _fail(f"{where}.first_of", "must not be empty")
+    currency_column = raw.get("currency_column")
+    if currency_column is not None:
+        _expect(
+            currency_column,
+            str,
+            f"{where}.currency_column",
+            "the header of the currency codes ('{} Currency': the amount's header + ' Currency')",
+        )
+        if key == "from" and len(sources) > 1:
+            raise _fail(f"{where}.currency_column", "needs a single amount header")
+    review = raw.get("review_when_mixed")
+    if review is not None:
+        at = f"{where}.review_when_mixed"
+        _expect(review, dict, at, "a table of source value = [values that put it in doubt]")
+        if value_map is None:
+            raise _fail(at, "only makes sense with `map`")
+        review = {str(k): _string_list(v, f"{at}.{k}") for k, v in review.items()}
+    return ColumnSpec(
+        sources,
+        value_map,
+        default,
+        parse,
+        unit,
+        any_source=key == "from_any",
+        first_of=first_of,
+        currency_column=currency_column,
+        review_when_mixed=review,
+    )
 
 
-_TABLE_KEYS = _READ_KEYS | {"file", "columns", "skip_rows_without", "required", "allow_empty"}
+_SOURCE_KEYS = _READ_KEYS | {
+    "file",
+    "columns",
+    "skip_rows_without",
+    "required",
+    "allow_empty",
+    "match_headers",
+    "exclude_headers",
+    "enabled",
+    "description",  # free text for people and docs/presets.md; the loader does not read it
+}
+_TABLE_KEYS = _SOURCE_KEYS | {"layouts"}
+
+
+def merge_sections(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """`over` on top of `base`, key by key; `columns` column by column and `layouts` layout by
+    layout (so an override names only what it changes)."""
+    merged = dict(base)
+    for key, value in over.items():
+        if key in ("columns", "layouts") and isinstance(value, dict):
+            inner = merged.get(key)
+            inner = dict(inner) if isinstance(inner, dict) else {}
+            for name, spec in value.items():
+                if (
+                    key == "layouts"
+                    and isinstance(spec, dict)
+                    and isinstance(inner.get(name), dict)
+                ):
+                    inner[name] = merge_sections(inner[name], spec)
+                else:
+                    inner[name] = spec
+            merged[key] = inner
+        else:
+            merged[key] = value
+    return merged
 
 
 def _table_config(name: str, raw: Any, base: ReadOptions) -> TableConfig:
@@ -266,6 +413,31 @@ def _table_config(name: str, raw: Any, base: ReadOptions) -> TableConfig:
         raise _fail(where, f"unknown table; the canonical tables are {', '.join(TABLE_NAMES)}")
     _expect(raw, dict, where, "a table")
     _unknown_keys(raw, _TABLE_KEYS, where)
+    if "layouts" not in raw:
+        return _source_config(name, raw, base, where, None)
+    layouts_raw = raw["layouts"]
+    _expect(layouts_raw, dict, f"{where}.layouts", "a table of [tables.<name>.layouts.<layout>]")
+    if not layouts_raw:
+        raise _fail(f"{where}.layouts", "names no layout")
+    shared = {k: v for k, v in raw.items() if k != "layouts"}
+    layouts = []
+    for layout, layout_raw in layouts_raw.items():
+        at = f"{where}.layouts.{layout}"
+        _expect(layout_raw, dict, at, "a table")
+        _unknown_keys(layout_raw, _SOURCE_KEYS, at)
+        merged = merge_sections(shared, layout_raw)
+        config = _source_config(name, merged, base, at, layout)
+        if not config.match_headers:
+            raise _fail(f"{at}.match_headers", "a layout is told apart by its headers: name them")
+        layouts.append(config)
+    table = _source_config(name, {"file": "*", **shared}, base, where, None)
+    return replace(table, layouts=tuple(layouts))
+
+
+def _source_config(
+    name: str, raw: Mapping[str, Any], base: ReadOptions, where: str, layout: str | None
+) -> TableConfig:
+    """One table, or one layout of a table, from its (merged) keys."""
     if "file" not in raw:
         raise _fail(where, "needs `file` (a file name or glob, relative to the input folder)")
     files = _string_list(raw["file"], f"{where}.file")
@@ -284,13 +456,33 @@ def _table_config(name: str, raw: Any, base: ReadOptions) -> TableConfig:
         )
         if columns[column].unit is not None and kind != "duration":
             raise _fail(f"{at}.unit", f'only applies to durations; {column} is parsed as "{kind}"')
+        if columns[column].currency_column is not None and kind != "money":
+            raise _fail(f"{at}.currency_column", f'only applies to money; {column} is "{kind}"')
+    if "description" in raw:
+        _expect(raw["description"], str, f"{where}.description", "a text")
     flags = {}
-    for flag in ("required", "allow_empty"):
+    for flag in ("required", "allow_empty", "enabled"):
         if flag in raw:
             flags[flag] = _expect(raw[flag], bool, f"{where}.{flag}", "true or false")
     skip = _string_list(raw.get("skip_rows_without", []), f"{where}.skip_rows_without")
+    match = _string_list(raw.get("match_headers", []), f"{where}.match_headers")
+    exclude = _string_list(raw.get("exclude_headers", []), f"{where}.exclude_headers")
+    if exclude and not match:
+        raise _fail(f"{where}.exclude_headers", "only applies with `match_headers`")
     read = _read_options({k: v for k, v in raw.items() if k in _READ_KEYS}, base, where)
-    return TableConfig(name, files, read, columns, skip, **flags)
+    if match and read.header_row == 0:
+        raise _fail(f"{where}.match_headers", "needs a header row (header_row is 0)")
+    return TableConfig(
+        name,
+        files,
+        read,
+        columns,
+        skip,
+        match_headers=match,
+        exclude_headers=exclude,
+        layout=layout,
+        **flags,
+    )
 
 
 _SETTINGS_KEYS = {"timezone", "date_min", "date_max"}
@@ -319,12 +511,21 @@ def _settings(raw: Any) -> Settings:
     return settings
 
 
-_TOP_KEYS = {"input", "settings", "tables", "run"}
+_TOP_KEYS = {"input", "settings", "tables", "run", "preset"}
 
 
 def parse_config(document: Mapping[str, Any], path: Path | None) -> Config:
-    """Validate a parsed TOML document into a Config."""
+    """Validate a parsed TOML document into a Config.
+
+    `preset = "NAME"` puts a shipped preset under the document (crmkpi/presets.py): the
+    document's own keys win, table by table and column by column.
+    """
     _unknown_keys(document, _TOP_KEYS, path.name if path else "config")
+    preset = None
+    if "preset" in document:
+        from crmkpi.presets import apply_preset
+
+        document, preset = apply_preset(document)
     raw_input = document.get("input", {})
     _expect(raw_input, dict, "input", "a table")
     _unknown_keys(raw_input, _READ_KEYS | {"dir"}, "input")
@@ -342,11 +543,11 @@ def parse_config(document: Mapping[str, Any], path: Path | None) -> Config:
     tables = {name: _table_config(name, raw, default_read) for name, raw in raw_tables.items()}
     run = document.get("run", {})
     _expect(run, dict, "run", "a table of run options")
-    return Config(path, input_dir, settings, tables, default_read, run)
+    return Config(path, input_dir, settings, tables, default_read, run, preset)
 
 
-def load_config(path: Path) -> Config:
-    """Read and validate a crmkpi.toml file."""
+def read_document(path: Path) -> dict[str, Any]:
+    """A crmkpi.toml as parsed TOML (not yet validated)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
@@ -354,10 +555,14 @@ def load_config(path: Path) -> Config:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc}") from exc
     try:
-        document = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-    return parse_config(document, path)
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate a crmkpi.toml file."""
+    return parse_config(read_document(path), path)
 
 
 def discover_tables(folder: Path, default_read: ReadOptions) -> dict[str, TableConfig]:
@@ -372,24 +577,52 @@ def discover_tables(folder: Path, default_read: ReadOptions) -> dict[str, TableC
     return tables
 
 
-def resolve_config(input_path: Path | None, config_path: Path | None) -> tuple[Config, Path]:
+def resolve_config(
+    input_path: Path | None, config_path: Path | None, preset: str | None = None
+) -> tuple[Config, Path]:
     """Find the config and the input folder by the documented rules.
 
     The input folder is the one given on the command line, else `[input] dir`, else the config
     file's folder (else the current folder). The config is `--config`, else `<input>/crmkpi.toml`
     when it exists, else none (canonical file names and headers).
+
+    `preset` (`--preset`) names a shipped mapping put under the config (it wins over the file's
+    own `preset = ...`); "auto" picks the preset whose exports the folder holds (exit 78 when
+    none fits).
     """
     if config_path is None and input_path is not None:
         candidate = input_path / CONFIG_FILE_NAME
         config_path = candidate if candidate.is_file() else None
-    if config_path is not None:
-        config = load_config(config_path)
-    else:
-        config = Config(None, None, Settings(), {})
-    folder = input_path or config.input_dir or (config_path.parent if config_path else Path("."))
+    document = read_document(config_path) if config_path is not None else {}
+    folder = (
+        input_path
+        or _input_dir(document, config_path)
+        or (config_path.parent if config_path else Path("."))
+    )
+    if preset is not None:
+        document = {**document, "preset": preset}
+    if document.get("preset") == "auto":
+        from crmkpi.presets import detect_preset, list_presets
+
+        detected = detect_preset(folder)
+        if detected is None:
+            raise ConfigError(
+                f"preset: no preset ({', '.join(list_presets())}) recognises the exports in "
+                f"{folder}; name one, or map the files yourself (crmkpi init)"
+            )
+        document = {**document, "preset": detected}
+    config = parse_config(document, config_path)
     if not config.tables:
         config = replace(config, tables=discover_tables(folder, config.default_read))
     return config, folder
+
+
+def _input_dir(document: Mapping[str, Any], config_path: Path | None) -> Path | None:
+    """`[input] dir` of a raw document (parse_config checks its type)."""
+    raw_input = document.get("input")
+    if isinstance(raw_input, dict) and isinstance(raw_input.get("dir"), str):
+        return (config_path.parent if config_path else Path.cwd()) / raw_input["dir"]
+    return None
 
 
 def check_validation_enabled() -> None:

@@ -64,16 +64,56 @@ def column_specs(table: TableConfig) -> dict[str, ColumnSpec]:
 
 
 def expected_headers(table: TableConfig) -> set[str]:
-    """Normalised source headers a file must have: those feeding required columns."""
+    """Normalised source headers a file must have: those feeding required columns (not
+    alternatives, any one of which will do), the headers that recognise the export and those
+    rows are skipped without."""
     contract = columns_of(table.name)
     specs = column_specs(table)
     needed = {
         normalise_header(source)
         for name, column in contract.items()
-        if column.required
+        if column.required and not specs[name].any_source
         for source in specs[name].sources
     }
-    return needed | {normalise_header(s) for s in table.skip_rows_without}
+    recognised = {normalise_header(h) for h in table.match_headers}
+    return needed | recognised | {normalise_header(s) for s in table.skip_rows_without}
+
+
+def _chosen_headers(spec: ColumnSpec, by_header: dict[str, str]) -> list[str] | None:
+    """The file's headers a spec reads: every source (joined), or the first alternative
+    present (`from_any`); None when the file lacks them."""
+    found = [by_header.get(normalise_header(s)) for s in spec.sources]
+    if spec.any_source:
+        first = next((h for h in found if h is not None), None)
+        return None if first is None else [first]
+    if any(h is None for h in found):
+        return None
+    return [h for h in found if h is not None]
+
+
+def _first_value(values: pl.Series, separator: str) -> pl.Series:
+    """A multi-valued cell (`123;456`, HubSpot's associated ids) as its first value."""
+    text = values if values.dtype == pl.String else values.cast(pl.String)
+    return text.str.split(separator).list.first().str.strip_chars().alias(values.name)
+
+
+_BARE_AMOUNT = r"^[\s\d.,'()+\-\u2212]+$"
+
+
+def _with_currency(amounts: pl.Series, codes: pl.Series) -> pl.Series:
+    """An amount column beside its `<Field> Currency` column: each bare amount gets its row's
+    code (`USD 1234.50`), so the money parser checks one currency per column as it does for
+    `$` or `¥` (a cell with its own symbol keeps it)."""
+    text = amounts if amounts.dtype == pl.String else amounts.cast(pl.String)
+    code = codes.cast(pl.String).str.strip_chars()
+    frame = pl.DataFrame({"amount": text, "code": code})
+    bare = pl.col("amount").str.contains(_BARE_AMOUNT).fill_null(False)
+    marked = pl.when(bare & (pl.col("code").str.len_chars() > 0).fill_null(False))
+    return frame.select(
+        marked.then(pl.concat_str([pl.col("code"), pl.lit(" "), pl.col("amount")]))
+        .otherwise(pl.col("amount"))
+        .alias(amounts.name)
+    ).to_series()
 
 
 def parse_options(table: TableConfig, settings: Settings, raw: RawFile) -> ParseOptions:
@@ -140,23 +180,37 @@ def map_file(raw: RawFile, table: TableConfig, settings: Settings, first_row: in
     null_values = table.read.null_values
     columns: dict[str, pl.Series] = {}
     supplied, missing_sources, used = [], [], set()
+    chosen: dict[str, str] = {}
     for name, spec in specs.items():
         if spec.constant is not None:
             columns[name] = pl.Series(name, [spec.constant] * raw.frame.height, pl.String)
         else:
-            found = [by_header.get(normalise_header(s)) for s in spec.sources]
-            if any(h is None for h in found):
+            headers = _chosen_headers(spec, by_header)
+            if headers is None:
                 if name in table.columns or (name in contract and contract[name].required):
                     missing_sources.append(name)
                 continue
-            headers = [h for h in found if h is not None]
             used.update(headers)
-            columns[name] = _source_text(raw.frame, headers, null_values)
+            chosen[name] = headers[0]
+            values = _source_text(raw.frame, headers, null_values)
+            if spec.first_of is not None:
+                values = _first_value(values, spec.first_of)
+            if spec.currency_column is not None:
+                currency = by_header.get(
+                    normalise_header(spec.currency_column.replace("{}", headers[0]))
+                )
+                if currency is not None:
+                    used.add(currency)
+                    values = _with_currency(values, raw.frame[currency])
+            columns[name] = values
         supplied.append(name)
     required_missing = [n for n in missing_sources if n in contract and contract[n].required]
     if required_missing:
         wanted = "; ".join(
-            f"{n} (from {', '.join(repr(s) for s in specs[n].sources)})" for n in required_missing
+            f"{n} (from {' or '.join(repr(s) for s in specs[n].sources)})"
+            if specs[n].any_source
+            else f"{n} (from {', '.join(repr(s) for s in specs[n].sources)})"
+            for n in required_missing
         )
         first_missing = next(
             s for s in specs[required_missing[0]].sources if normalise_header(s) not in by_header
@@ -186,6 +240,7 @@ def map_file(raw: RawFile, table: TableConfig, settings: Settings, first_row: in
             unknown = _unmapped(source_values, map_errors, null_values)
             if unknown:
                 unmapped_values[name] = unknown
+            warnings.extend(_mixed_values(source_values, spec, null_values, name))
         column = contract.get(name) or ColumnContract(name, pl.String(), False, False)
         kind = spec.parse or column.parse_kind
         column_options = replace(options, duration_unit=spec.unit) if spec.unit else options
@@ -205,7 +260,7 @@ def map_file(raw: RawFile, table: TableConfig, settings: Settings, first_row: in
         if result.dtype != column.dtype and kind != column.parse_kind:
             result = _cast_to_contract(result, column)
         if kind in ("date", "datetime"):
-            _reject_date_order(raw, values, errors, spec, name)
+            _reject_date_order(raw, values, errors, chosen.get(name, name), name)
             if table.read.dayfirst is None and not table.read.date_formats:
                 warnings.extend(_assumed_date_order(values, name))
         if map_errors is not None:
@@ -235,6 +290,35 @@ def map_file(raw: RawFile, table: TableConfig, settings: Settings, first_row: in
         unmapped_values,
         warnings,
     )
+
+
+def _mixed_values(
+    source: pl.Series, spec: ColumnSpec, null_values: frozenset[str], name: str
+) -> list[str]:
+    """`review_when_mixed`: a value whose meaning depends on the org (悟空's 待审核 is both
+    "approved, no workflow" and "awaiting approval") is mapped one way; when the same file
+    also holds values showing the other case, say so rather than decide silently."""
+    if not spec.review_when_mixed or spec.value_map is None:
+        return []
+    present = set(
+        normalise_text(source.cast(pl.String), null_values)
+        .drop_nulls()
+        .unique()
+        .str.to_lowercase()
+        .to_list()
+    )
+    keys = {normalise_header(k): v for k, v in spec.value_map.items()}
+    warnings = []
+    for value, others in spec.review_when_mixed.items():
+        shown = [o for o in others if normalise_header(o) in present]
+        if normalise_header(value) in present and shown:
+            mapped = keys.get(normalise_header(value), spec.default)
+            warnings.append(
+                f"value_map_review: {name}: {value!r} is read as {mapped!r}, but this export "
+                f"also holds {', '.join(repr(o) for o in shown)}: check that {value!r} means "
+                "the same here (see the preset's comments), and override the map if not"
+            )
+    return warnings
 
 
 def _unmapped(source: pl.Series, errors: pl.Series, null_values: frozenset[str]) -> list[str]:
@@ -284,7 +368,7 @@ def _assumed_date_order(values: pl.Series, name: str) -> list[str]:
 
 
 def _reject_date_order(
-    raw: RawFile, values: pl.Series, errors: pl.Series, spec: ColumnSpec, name: str
+    raw: RawFile, values: pl.Series, errors: pl.Series, header: str, name: str
 ) -> None:
     """Day/month order is a property of the export, not of a cell: a contradiction rejects the
     file (RELIABILITY V06) instead of quarantining every row it touches. The line named is the
@@ -307,7 +391,7 @@ def _reject_date_order(
                 code,
                 f"{name}: {reason} ({hits.len()} value(s))",
                 line=int(hits[0]),
-                column=spec.sources[0] if spec.sources else name,
+                column=header,
             )
 
 

@@ -387,6 +387,9 @@ def read_csv_file(
     if re.fullmatch(rb"\"?sep=(.)\"?", first_line):
         delimiter = first_line.strip(b'"').decode()[4]
         skip_first = True
+    if delimiter == "auto":
+        head = buf[:SNIFF_BYTES].decode("utf-8", errors="ignore").split("\n")
+        delimiter = choose_delimiter(head[1:] if skip_first else head, expected_headers)
     records = _split_records(buf, delimiter, quote, path)
     if skip_first:
         records = _Records(
@@ -487,7 +490,7 @@ def _find_header(
         index = int(candidates[0])
         line = int(records.lines[index])
         names = _parse_record(_record_text(buf, records, index), delimiter, quote, path, line)
-        return index, *_header_names(names, path, line)
+        return index, *_header_names(names, path, line, options.duplicate_headers)
     search = [int(i) for i in nonblank[:HEADER_SEARCH_ROWS]]
     rows = [
         (
@@ -502,7 +505,7 @@ def _find_header(
         _check_other_delimiters(buf, records, search, delimiter, expected, path)
         raise
     line, names = rows[position]
-    return search[position], *_header_names(names, path, line)
+    return search[position], *_header_names(names, path, line, options.duplicate_headers)
 
 
 _OTHER_DELIMITERS = (",", ";", "\t", "|")
@@ -576,11 +579,16 @@ def pick_header_row(
 
 
 def _header_names(
-    names: Sequence[str], path: Path, line: int | np.integer
+    names: Sequence[str], path: Path, line: int | np.integer, duplicates: str = "reject"
 ) -> tuple[list[str], list[str]]:
-    """Clean header names and the names given to blank ones (`column_<i>`, by position);
-    duplicates are rejected."""
+    """Clean header names and the names given to blank ones (`column_<i>`, by position).
+
+    A repeated header is rejected, unless `duplicates` is "suffix" (Salesforce reports repeat
+    a column they show twice): the second `Opportunity ID` becomes `Opportunity ID (2)`, the
+    number chosen so that it names no other column of the file.
+    """
     cleaned = [unicodedata.normalize("NFKC", n).replace("\ufeff", "").strip() for n in names]
+    taken = {normalise_header(n) for n in cleaned if n}
     blanks = []
     seen: dict[str, int] = {}
     for i, name in enumerate(cleaned):
@@ -590,13 +598,19 @@ def _header_names(
             continue
         key = normalise_header(name)
         if key in seen:
-            raise FileRejectedError(
-                str(path),
-                "duplicate_column",
-                f"header {name!r} appears at columns {seen[key] + 1} and {i + 1}",
-                line=int(line),
-                column=name,
-            )
+            if duplicates != "suffix":
+                raise FileRejectedError(
+                    str(path),
+                    "duplicate_column",
+                    f"header {name!r} appears at columns {seen[key] + 1} and {i + 1}",
+                    line=int(line),
+                    column=name,
+                )
+            number = 2
+            while normalise_header(f"{name} ({number})") in taken | set(seen):
+                number += 1
+            cleaned[i] = f"{name} ({number})"
+            key = normalise_header(cleaned[i])
         seen[key] = i
     return cleaned, blanks
 
@@ -921,7 +935,10 @@ def read_xlsx_file(
     else:
         row = nonblank.row(header_pos)
         headers, blank_headers = _header_names(
-            ["" if v is None else str(v) for v in row[:-1]], path, row[-1]
+            ["" if v is None else str(v) for v in row[:-1]],
+            path,
+            row[-1],
+            options.duplicate_headers,
         )
         body = nonblank.slice(header_pos + 1)
     body = body.rename(dict(zip(cells.columns, headers, strict=True)))
@@ -960,12 +977,55 @@ def _xlsx_header_position(
     return pick_header_row(candidates, expected, path)
 
 
+_SHEET_FOOTER_CELL = (
+    r"(?i)^(Grand Totals?\s*\(\d[\d,]*\s*records?\)|Confidential Information.*|"
+    r"Copyright\s*(\(c\)|©).*|©.*salesforce.*)$"
+)
+
+
+def _strip_salesforce_sheet_footer(
+    body: pl.DataFrame, headers: list[str], path: Path
+) -> tuple[pl.DataFrame, int]:
+    """Salesforce's footer in a workbook: trailing rows holding one cell, `Grand Totals (N
+    records)`, the confidentiality or the copyright line (blank rows are already gone, so
+    unlike in a CSV no blank line is required before them); N is checked against the rows."""
+    cells = [pl.col(h).cast(pl.String).str.strip_chars().replace("", None) for h in headers]
+    flags = body.select(
+        (
+            pl.coalesce(cells).str.contains(_SHEET_FOOTER_CELL).fill_null(False)
+            & (pl.sum_horizontal(c.is_not_null().cast(pl.Int32) for c in cells) == 1)
+        ).alias("footer")
+    )["footer"].to_numpy()
+    body_rows = flags.size - int(np.argmin(flags[::-1])) if not flags.all() else 0
+    if body_rows == flags.size:
+        return body, 0
+    footer = body.slice(body_rows)
+    text = footer.select(pl.coalesce(cells).alias("text"))["text"]
+    for line, cell in zip(footer[SOURCE_LINE], text, strict=True):
+        match = _RECORD_COUNT.search(cell or "")
+        if match and int((match.group(1) or match.group(2)).replace(",", "")) != body_rows:
+            raise FileRejectedError(
+                str(path),
+                "footer_count_mismatch",
+                f"the footer states {match.group(1) or match.group(2)} records but the sheet "
+                f"holds {body_rows}: truncated or edited export",
+                line=int(line),
+            )
+    return body.slice(0, body_rows), footer.height
+
+
 def _strip_sheet_footer(
     body: pl.DataFrame, headers: list[str], rule: str, path: Path
 ) -> tuple[pl.DataFrame, int]:
-    """A trailing totals row (合计 / 总计, or Total with rule totals) is not a record."""
+    """A trailing totals row (合计 / 总计, or Total with rule totals) is not a record, nor is
+    Salesforce's footer (rules auto and salesforce)."""
     if rule == "none" or body.height == 0:
         return body, 0
+    stripped = 0
+    if rule in ("auto", "salesforce"):
+        body, stripped = _strip_salesforce_sheet_footer(body, headers, path)
+        if stripped or body.height == 0:
+            return body, stripped
     last = body.row(body.height - 1, named=True)
     first = next((str(last[h]).strip() for h in headers if last[h] not in (None, "")), "")
     pattern = _TOTALS_CELL if rule == "totals" else re.compile(r"^(合计|总计|總計|合計)")
@@ -1003,6 +1063,172 @@ def read_parquet_file(path: Path, data: bytes) -> RawFile:
     )
     headers = [c for c in frame.columns if c not in (SOURCE_FILE, SOURCE_LINE)]
     return RawFile(path, "parquet", "", frame, headers)
+
+
+# --- header samples: recognising an export without reading it --------------------------------
+
+SNIFF_BYTES = 1 << 20
+CANDIDATE_DELIMITERS = (",", ";", "\t", "|")
+
+
+@dataclass(frozen=True)
+class HeaderSample:
+    """The first non-blank rows of a file as (line, cells): enough to tell which export it is.
+
+    With `delimiter = "auto"` a text file's rows appear once per candidate delimiter, so a
+    header matches however the file is split.
+    """
+
+    path: Path
+    rows: tuple[tuple[int, tuple[str, ...]], ...]
+
+    @property
+    def header_line(self) -> int | None:
+        """The line of the likeliest header row (the fullest of the first rows)."""
+        if not self.rows:
+            return None
+        return max(self.rows, key=lambda row: sum(1 for c in row[1] if c.strip()))[0]
+
+    @property
+    def headers(self) -> list[str]:
+        """The likeliest header row's non-blank cells, for messages."""
+        if not self.rows:
+            return []
+        _, cells = max(self.rows, key=lambda row: sum(1 for c in row[1] if c.strip()))
+        return [c for c in cells if c.strip()]
+
+    def holds(
+        self, wanted: Iterable[str], absent: Iterable[str] = (), line: int | None = None
+    ) -> bool:
+        """Whether one row (the one on `line`, when given) has every `wanted` header and none
+        of the `absent` ones (compared after normalise_header)."""
+        need = {normalise_header(h) for h in wanted}
+        refuse = {normalise_header(h) for h in absent}
+        for at, cells in self.rows:
+            if line is not None and at != line:
+                continue
+            have = {normalise_header(c) for c in cells}
+            if need <= have and not refuse & have:
+                return True
+        return False
+
+
+def choose_delimiter(lines: Sequence[str], expected: set[str]) -> str:
+    """`delimiter = "auto"`: the candidate that splits one of the first lines into every
+    expected header; failing that, the one that splits the first line into most fields."""
+    best, best_fields = ",", 0
+    for delimiter in CANDIDATE_DELIMITERS:
+        rows = _split_lines(lines, delimiter)
+        if expected and any(expected <= {normalise_header(c) for c in cells} for _, cells in rows):
+            return delimiter
+        fields = len(rows[0][1]) if rows else 0
+        if fields > best_fields:
+            best, best_fields = delimiter, fields
+    return best
+
+
+def _split_lines(lines: Sequence[str], delimiter: str) -> list[tuple[int, tuple[str, ...]]]:
+    """(line, cells) of the first non-blank lines, each split on its own (a header does not
+    span lines); a line the csv module cannot split is left out."""
+    rows: list[tuple[int, tuple[str, ...]]] = []
+    for number, line in enumerate(lines, start=1):
+        text = line.rstrip("\r")
+        if not text.strip():
+            continue
+        try:
+            cells = next(csv.reader([text], delimiter=delimiter), [])
+        except csv.Error:
+            continue
+        rows.append((number, tuple(cells)))
+        if len(rows) >= HEADER_SEARCH_ROWS:
+            break
+    return rows
+
+
+def _decode_head(head: bytes, encoding: str, final: bool, path: Path) -> str:
+    """The start of a text file as text, by the rules of decode_to_utf8 (a BOM decides, then
+    strict UTF-8, then the configured encoding); a sequence cut at the end is left out."""
+
+    def decode(codec: str, data: bytes) -> str:
+        try:
+            return codecs.getincrementaldecoder(codec)("strict").decode(data, final)
+        except UnicodeDecodeError as exc:
+            raise FileRejectedError(
+                str(path), "decode_error", f"byte offset {exc.start} is not valid {codec}"
+            ) from exc
+
+    for bom, bom_encoding in _BOMS:
+        if head.startswith(bom):
+            return decode(bom_encoding, head[len(bom) :])
+    configured = codecs.lookup(encoding).name
+    if configured.startswith(("utf-16", "utf-32")):
+        return decode(configured, head)
+    sample = head[:4096]
+    if sample.count(0) > len(sample) // 4:
+        raise FileRejectedError(
+            str(path),
+            "not_utf8",
+            'the text is full of NUL bytes: UTF-16 without a BOM? set `encoding = "utf-16-le"`',
+            line=1,
+        )
+    try:
+        return codecs.getincrementaldecoder("utf-8")("strict").decode(head, final)
+    except UnicodeDecodeError:
+        return decode(configured, head)
+
+
+def read_header_sample(path: Path, root: Path, options: ReadOptions) -> HeaderSample:
+    """The first rows of one file (read_file's checks, not its work): which export is this?"""
+    info = check_regular_file(path, root, options.max_file_bytes)
+    with path.open("rb") as handle:
+        head = handle.read(SNIFF_BYTES)
+    file_format = detect_format(path, head[:64])
+    if file_format == "parquet":
+        try:
+            names = list(pl.read_parquet_schema(path))
+        except Exception as exc:  # pyarrow/polars raise several types for corrupt files
+            raise FileRejectedError(str(path), "corrupt_parquet", str(exc).splitlines()[0]) from exc
+        return HeaderSample(path, ((1, tuple(names)),))
+    if file_format == "xlsx":
+        return HeaderSample(path, _xlsx_head_rows(path, options))
+    complete = info.st_size <= len(head)
+    text = _decode_head(head, options.encoding, complete, path)
+    if not complete and "\n" in text:
+        text = text[: text.rindex("\n")]
+    text = text.replace("\r\n", "\n")
+    lines = (text if "\n" in text else text.replace("\r", "\n")).split("\n")
+    delimiter = options.delimiter or ("\t" if path.suffix.lower() == ".tsv" else ",")
+    sep = re.fullmatch(r"\"?sep=(.)\"?", lines[0].strip()) if lines else None
+    if sep:
+        delimiter, lines = sep.group(1), ["", *lines[1:]]
+    if delimiter == "whitespace":
+        lines = [re.sub(r"[ \t]+", ",", line.strip()) for line in lines]
+        delimiter = ","
+    delimiters = CANDIDATE_DELIMITERS if delimiter == "auto" else (delimiter,)
+    rows = tuple(row for d in delimiters for row in _split_lines(lines, d))
+    return HeaderSample(path, rows)
+
+
+def _xlsx_head_rows(path: Path, options: ReadOptions) -> tuple[tuple[int, tuple[str, ...]], ...]:
+    import fastexcel
+
+    data = path.read_bytes()
+    info = _inspect_workbook(path, data, options.sheet)
+    try:
+        sheet = fastexcel.read_excel(data).load_sheet(
+            info.name, header_row=None, n_rows=2 * HEADER_SEARCH_ROWS, dtypes="string"
+        )
+        grid = sheet.to_polars()
+    except Exception as exc:  # fastexcel raises its own error types for broken workbooks
+        raise FileRejectedError(str(path), "unreadable_workbook", str(exc).splitlines()[0]) from exc
+    rows = []
+    for offset, cells in enumerate(grid.iter_rows()):
+        texts = tuple("" if v is None else str(v) for v in cells)
+        if any(t.strip() for t in texts):
+            rows.append((info.first_row + offset, texts))
+        if len(rows) >= HEADER_SEARCH_ROWS:
+            break
+    return tuple(rows)
 
 
 # --- entry point --------------------------------------------------------------------------------
