@@ -22,9 +22,11 @@ from crmkpi.load import LoadResult, load_all
 from crmkpi.metrics.settings import resolve_settings
 
 
-def load_folder(folder: str | Path, config: str | Path | None = None) -> dict[str, pl.DataFrame]:
+def load_folder(
+    folder: str | Path, config: str | Path | None = None, preset: str | None = None
+) -> dict[str, pl.DataFrame]:
     """Load and validate every table of an export folder; raise on the first failed table."""
-    cfg, root = resolve_config(Path(folder), Path(config) if config else None)
+    cfg, root = resolve_config(Path(folder), Path(config) if config else None, preset)
     result = load_all(cfg, root)
     if result.failures:
         raise result.failures[0].error

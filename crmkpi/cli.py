@@ -40,6 +40,14 @@ ConfigOpt = Annotated[
     typer.Option("--config", "-c", help="crmkpi.toml to use (default: INPUT/crmkpi.toml)."),
 ]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Fail on any quarantined row.")]
+PresetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--preset",
+        help="Shipped mapping for a CRM's exports: salesforce, hubspot, zoho, wukong, fxiaoke, "
+        "or auto (recognise the CRM from the headers). Your crmkpi.toml overrides it.",
+    ),
+]
 RejectRateOpt = Annotated[
     float,
     typer.Option(
@@ -92,6 +100,7 @@ def _main(
 def validate(
     input_dir: InputArg = None,
     config: ConfigOpt = None,
+    preset: PresetOpt = None,
     strict: StrictOpt = False,
     max_reject_rate: RejectRateOpt = 0.05,
     rejected_dir: Annotated[
@@ -105,7 +114,7 @@ def validate(
     """
 
     def run() -> int:
-        cfg, folder = resolve_config(input_dir, config)
+        cfg, folder = resolve_config(input_dir, config, preset)
         result = load_all(cfg, folder)
         typer.echo(render_text(result, strict, max_reject_rate), nl=False)
         if rejected_dir is not None:
@@ -155,9 +164,11 @@ def init(
         typer.Option("--output", "-o", help="Where to write (default INPUT/crmkpi.toml)."),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    preset: PresetOpt = None,
 ) -> None:
-    """Write a commented starter crmkpi.toml from the headers found in INPUT."""
-    from crmkpi.init import starter_config
+    """Write a commented starter crmkpi.toml from the headers found in INPUT, naming the CRM
+    preset it recognises (or a generic mapping when none fits)."""
+    from crmkpi.init import choose_preset, starter_config
 
     folder = input_dir or Path(".")
     target = output or folder / "crmkpi.toml"
@@ -165,7 +176,11 @@ def init(
     def run() -> str:
         if not folder.is_dir():
             raise InputMissingError(f"input folder {folder} does not exist")
-        return starter_config(folder)
+        chosen = choose_preset(folder, preset)
+        typer.echo(
+            f"preset: {chosen}" if chosen else "preset: none fits; generic mapping", err=True
+        )
+        return starter_config(folder, chosen)
 
     text = _guarded(run)
     if target.exists() and not force:
@@ -235,6 +250,7 @@ def compute(
         ),
     ] = None,
     config: ConfigOpt = None,
+    preset: PresetOpt = None,
     engine: Annotated[
         str | None, typer.Option(help=r"polars or duckdb (optional extra). \[default: polars]")
     ] = None,
@@ -299,7 +315,7 @@ def compute(
     level = "quiet" if quiet else "verbose" if verbose else "info"
     configure(level, log_format or os.environ.get("CRMKPI_LOG_FORMAT", "text"))
     try:
-        summary = execute(input_dir, config, cli, os.environ, stderr_progress(quiet))
+        summary = execute(input_dir, config, cli, os.environ, stderr_progress(quiet), preset)
     except CrmkpiError as exc:
         typer.echo(f"crmkpi: {exc}", err=True)
         typer.echo(failure_summary(exc).line())

@@ -51,6 +51,7 @@ def render_text(result: LoadResult, strict: bool, max_reject_rate: float) -> str
                 + ", ".join(report.missing_configured_columns)
             )
         details.extend(f"{report.table}: {w}" for w in report.warnings)
+    details.extend(f"(input): {note}" for note in result.notes)
     for failure in result.failures:
         rows.append(
             (failure.table, "-", "-", "-", "-", "-", "-", f"fail ({failure.error.exit_code})")

@@ -172,6 +172,7 @@ def execute(
     cli: Mapping[str, Any],
     env: Mapping[str, str],
     progress: Callable[[str], None] = lambda stage: None,
+    preset: str | None = None,
 ) -> Summary:
     """The whole job; raises CrmkpiError (with its exit code) on failure."""
     from crmkpi.options import resolve_run_options, settings_from_env
@@ -179,7 +180,7 @@ def execute(
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")  # lock file only
     timer = _Timer(progress)
     with timer.stage("config"):
-        config, folder = resolve_config(input_dir, config_path)
+        config, folder = resolve_config(input_dir, config_path, preset)
         opts = resolve_run_options(cli, env, config.run)
         settings = {**config.settings.metric_settings, **settings_from_env(env)}
         resolve_settings(settings)

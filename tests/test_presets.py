@@ -667,3 +667,41 @@ def test_new_config_keys_are_validated() -> None:
     assert "review_when_mixed: only makes sense with `map`" in error(
         {"file": "*", "columns": {"status": review}}
     )
+
+
+def test_the_preset_option_of_the_commands(tmp_path: Path) -> None:
+    """--preset on validate, compute and init, with `auto` recognising the CRM."""
+    runner = CliRunner()
+    facts = pf.facts()
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    pf.salesforce_folder(exports, facts)
+    checked = runner.invoke(app, ["validate", str(exports), "--preset", "salesforce"])
+    assert checked.exit_code == 0, checked.output
+    assert "deals" in checked.output
+    out = tmp_path / "kpis"
+    run = runner.invoke(
+        app,
+        [
+            "compute",
+            str(exports),
+            "--preset",
+            "auto",
+            "--out",
+            str(out),
+            "--period",
+            "all",
+            "--format",
+            "csv",
+            "--metrics",
+            "deals_won",
+        ],
+    )
+    assert run.exit_code == 0, run.output
+    kpis_table = pl.read_csv(out / "kpis.csv")
+    total = kpis_table.filter(pl.col("grain") == "total", pl.col("metric") == "deals_won")
+    assert total["value"].to_list() == [float(pf.expected_kpis(facts)["deals_won"] or 0)]
+    init = runner.invoke(app, ["init", str(exports)])
+    assert init.exit_code == 0, init.output
+    assert "preset: salesforce" in init.output
+    assert runner.invoke(app, ["validate", str(exports), "--preset", "nosuchcrm"]).exit_code == 78
