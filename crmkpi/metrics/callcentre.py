@@ -12,6 +12,7 @@ from typing import Any
 import narwhals as nw
 
 from crmkpi.metrics.base import Context, Metric, Ratio, Simple
+from crmkpi.metrics.parts import spend_of
 
 FAMILY = "callcentre"
 
@@ -294,21 +295,7 @@ METRICS: list[Metric] = [
         formula="talk + hold + acw of answered calls whose (rep, date) has a shift / "
         "staffed_seconds of those shifts",
     ),
-    Simple(
-        name="service_spend",
-        title_en="Service spend",
-        title_zh="服务费用",
-        family=FAMILY,
-        unit="currency",
-        table="spend",
-        anchor="spent_at",
-        agg="sum",
-        column="amount",
-        columns=("category",),
-        where=lambda ctx: nw.col("category") == "service",
-        output=False,
-        formula="spend of category service",
-    ),
+    spend_of("service_spend", "Service spend", "服务费用", FAMILY, "service"),
     Ratio(
         name="cost_per_call",
         title_en="Cost per call",

@@ -13,6 +13,7 @@ import narwhals as nw
 import polars as pl
 
 from crmkpi.metrics.base import Context, Derived, Metric, Ratio, Simple, Stock
+from crmkpi.metrics.parts import spend_of
 
 FAMILY = "customers"
 ORDERS = "completed_orders"
@@ -397,20 +398,14 @@ METRICS: list[Metric] = [
         "years (min(1 / annual churn rate, clv_max_years), or clv_lifetime_years) "
         "x gross margin when cost is known",
     ),
-    Simple(
-        name="acquisition_spend",
-        title_en="Acquisition spend",
-        title_zh="获客费用",
-        family=FAMILY,
-        unit="currency",
-        table="spend",
-        anchor="spent_at",
-        agg="sum",
-        column="amount",
-        columns=("category",),
-        output=False,
-        where=lambda ctx: nw.col("category").is_in(("marketing", "sales", "advertising")),
-        formula="spend of categories marketing, sales and advertising",
+    spend_of(
+        "acquisition_spend",
+        "Acquisition spend",
+        "获客费用",
+        FAMILY,
+        "marketing",
+        "sales",
+        "advertising",
     ),
     Ratio(
         name="cac",

@@ -9,6 +9,7 @@ import narwhals as nw
 import polars as pl
 
 from crmkpi.metrics.base import Context, Derived, Growth, Metric, Ratio, Simple
+from crmkpi.metrics.parts import spend_of
 
 FAMILY = "marketing"
 
@@ -34,24 +35,6 @@ def _pair(ctx: Context) -> nw.Expr:
 
 def _flag(column: str) -> Any:
     return lambda ctx: nw.col(column).fill_null(False)
-
-
-def _spend(category: str) -> Simple:
-    return Simple(
-        name=f"{category}_spend",
-        title_en=f"{category.title()} spend",
-        title_zh={"marketing": "市场推广费用", "advertising": "广告费用"}[category],
-        family=FAMILY,
-        unit="currency",
-        table="spend",
-        anchor="spent_at",
-        agg="sum",
-        column="amount",
-        columns=("category",),
-        output=False,
-        where=lambda ctx: nw.col("category") == category,
-        formula=f"spend of category {category}",
-    )
 
 
 def _budget(category: str) -> Simple:
@@ -188,7 +171,7 @@ METRICS: list[Metric] = [
         formula="for campaigns started in the period: (revenue of their members targeted by "
         "as-of - cost) / cost; cost = campaigns.cost, else their spend rows",
     ),
-    _spend("marketing"),
+    spend_of("marketing_spend", "Marketing spend", "市场推广费用", FAMILY, "marketing"),
     _budget("marketing"),
     Ratio(
         name="marketing_spend_vs_budget",
@@ -201,7 +184,7 @@ METRICS: list[Metric] = [
         higher_is_better=None,
         formula="spend (marketing) / budget (marketing)",
     ),
-    _spend("advertising"),
+    spend_of("advertising_spend", "Advertising spend", "广告费用", FAMILY, "advertising"),
     _budget("advertising"),
     Ratio(
         name="ad_spend_vs_budget",

@@ -7,6 +7,7 @@ from typing import Any
 import narwhals as nw
 
 from crmkpi.metrics.base import Context, Growth, Metric, Ratio, Simple, Stock
+from crmkpi.metrics.parts import spend_of
 
 FAMILY = "sales"
 CLOSED = ("won", "lost")
@@ -421,21 +422,7 @@ METRICS: list[Metric] = [
         denominator="reps_with_won_deal",
         formula="won_revenue / distinct reps with a won deal",
     ),
-    Simple(
-        name="sales_spend",
-        title_en="Sales spend",
-        title_zh="销售费用",
-        family=FAMILY,
-        unit="currency",
-        table="spend",
-        anchor="spent_at",
-        agg="sum",
-        column="amount",
-        columns=("category",),
-        where=lambda ctx: nw.col("category") == "sales",
-        output=False,
-        formula="sum of spend of category sales",
-    ),
+    spend_of("sales_spend", "Sales spend", "销售费用", FAMILY, "sales"),
     Ratio(
         name="sales_expense_ratio",
         title_en="Sales expense ratio",
