@@ -158,8 +158,15 @@ class _Writer:
         return sheet
 
 
+_CATALOGUE_ORDER = {name: i for i, name in enumerate(REGISTRY.metrics)}
+
+
 def _wide(kpis: pl.DataFrame, keys: list[str]) -> tuple[pl.DataFrame, list[str]]:
-    metrics = kpis["metric"].unique(maintain_order=True).to_list()
+    """Periods (and dimension values) down, metrics across in catalogue order (sales first,
+    then customers, service, call centre, marketing, data quality), as a manager reads them."""
+    metrics = sorted(
+        kpis["metric"].unique().to_list(), key=lambda m: (_CATALOGUE_ORDER.get(m, 10**6), m)
+    )
     wide = kpis.pivot(on="metric", index=keys, values="value", aggregate_function="first")
     return wide.select(*keys, *[m for m in metrics if m in wide.columns]), metrics
 

@@ -536,8 +536,9 @@ def test_workbook_sheets_values_and_no_live_content(
     summary = book.load_sheet("Summary").to_polars()
     assert summary.columns[:4] == ["Period", "start", "end", "partial"]
     assert summary["Period"].to_list() == total["period"].unique(maintain_order=True).to_list()
+    catalogue_order = list(REGISTRY.metrics)  # metrics across in catalogue order
     assert summary.columns[4:] == [
-        REGISTRY[m].title_en for m in total["metric"].unique(maintain_order=True)
+        REGISTRY[m].title_en for m in sorted(total["metric"].unique(), key=catalogue_order.index)
     ]
     revenue = total.filter(pl.col("metric") == "revenue")["value"].to_list()
     assert summary[REGISTRY["revenue"].title_en].to_list() == pytest.approx(revenue)
