@@ -27,7 +27,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DATA = HERE / "data"
 
-# Each snippet runs in a child process and prints one JSON object.
+# Each snippet runs in a child process and prints one JSON object after this mark (libraries
+# may print other lines).
+_MARK = "BENCH-RESULT "
 _CHILD = """
 import json, resource, sys, time
 sys.path.insert(0, {repo!r})
@@ -37,7 +39,7 @@ folder, fmt = Path({folder!r}), {fmt!r}
 start = time.perf_counter()
 {body}
 seconds = time.perf_counter() - start
-print(json.dumps({{"seconds": seconds, "peak_rss_mb": resource.getrusage(
+print("BENCH-RESULT " + json.dumps({{"seconds": seconds, "peak_rss_mb": resource.getrusage(
     resource.RUSAGE_SELF).ru_maxrss / 1024, **extra}}))
 """
 _FLOOR_SETUP = "import polars as pl\nfrom crmkpi.tables import TABLE_NAMES"
@@ -72,7 +74,8 @@ def _child(setup: str, body: str, folder: Path, fmt: str) -> dict[str, Any]:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"benchmark child failed:\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    line = next(ln for ln in reversed(done.stdout.splitlines()) if ln.startswith(_MARK))
+    result: dict[str, Any] = json.loads(line[len(_MARK) :])
     return result
 
 
