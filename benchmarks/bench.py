@@ -74,8 +74,8 @@ def _child(setup: str, body: str, folder: Path, fmt: str) -> dict[str, Any]:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"benchmark child failed:\n{done.stderr[-3000:]}")
-    line = next(ln for ln in reversed(done.stdout.splitlines()) if ln.startswith(_MARK))
-    result: dict[str, Any] = json.loads(line[len(_MARK) :])
+    line = next(ln for ln in reversed(done.stdout.splitlines()) if _MARK in ln)
+    result: dict[str, Any] = json.loads(line[line.index(_MARK) + len(_MARK) :])
     return result
 
 
