@@ -234,7 +234,8 @@ def duckdb_subset(folder: Path, fmt: str) -> pl.DataFrame:
 
     reader = "read_parquet" if fmt == "parquet" else "read_csv_auto"
     sources = {t: f"{reader}('{_path(folder, t, fmt)}')" for t in TABLE_COLUMNS}
-    connection = duckdb.connect(config={"enable_progress_bar": False})
+    connection = duckdb.connect()
+    connection.execute("SET enable_progress_bar = false")  # it would print on stdout
     table = connection.sql(_DUCKDB_SQL.format(**sources)).arrow()
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
