@@ -12,22 +12,12 @@ from typing import Any
 import narwhals as nw
 
 from crmkpi.metrics.base import Context, Metric, Ratio, Simple
-from crmkpi.metrics.parts import spend_of
+from crmkpi.metrics.parts import simple_on, spend_of
 
 FAMILY = "callcentre"
 
 
-def _calls(name: str, en: str, zh: str, formula: str, **kw: Any) -> Simple:
-    return Simple(
-        name=name,
-        title_en=en,
-        title_zh=zh,
-        family=FAMILY,
-        table="calls",
-        anchor="offered_at",
-        formula=formula,
-        **kw,
-    )
+_calls = simple_on("calls", FAMILY, anchor="offered_at")
 
 
 def _outcome(value: str) -> Any:

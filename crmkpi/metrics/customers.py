@@ -13,7 +13,7 @@ import narwhals as nw
 import polars as pl
 
 from crmkpi.metrics.base import Context, Derived, Metric, Ratio, Simple, Stock
-from crmkpi.metrics.parts import spend_of
+from crmkpi.metrics.parts import simple_on, spend_of
 
 FAMILY = "customers"
 ORDERS = "completed_orders"
@@ -21,17 +21,7 @@ BASE = "customer_base"
 AVERAGE_DAYS_PER_MONTH = 365.25 / 12
 
 
-def _orders(name: str, en: str, zh: str, formula: str, **kw: Any) -> Simple:
-    return Simple(
-        name=name,
-        title_en=en,
-        title_zh=zh,
-        family=FAMILY,
-        table=ORDERS,
-        anchor="ordered_at",
-        formula=formula,
-        **kw,
-    )
+_orders = simple_on(ORDERS, FAMILY, anchor="ordered_at")
 
 
 def _first_order_in_period(ctx: Context) -> nw.Expr:

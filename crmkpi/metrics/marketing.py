@@ -9,23 +9,12 @@ import narwhals as nw
 import polars as pl
 
 from crmkpi.metrics.base import Context, Derived, Growth, Metric, Ratio, Simple
-from crmkpi.metrics.parts import spend_of
+from crmkpi.metrics.parts import simple_on, spend_of
 
 FAMILY = "marketing"
 
 
-def _members(name: str, en: str, zh: str, formula: str, **kw: Any) -> Simple:
-    return Simple(
-        name=name,
-        title_en=en,
-        title_zh=zh,
-        family=FAMILY,
-        table="campaign_members",
-        anchor="targeted_at",
-        formula=formula,
-        output=False,
-        **kw,
-    )
+_members = simple_on("campaign_members", FAMILY, anchor="targeted_at", output=False)
 
 
 def _pair(ctx: Context) -> nw.Expr:

@@ -3,6 +3,9 @@ cost ratios (sales expense, cost per call, CAC, marketing and advertising agains
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import narwhals as nw
 
 from crmkpi.metrics.base import Simple
@@ -26,3 +29,14 @@ def spend_of(name: str, title_en: str, title_zh: str, family: str, *categories: 
         formula=f"sum of spend of categor{'y' if len(categories) == 1 else 'ies'} "
         + " + ".join(categories),
     )
+
+
+def simple_on(table: str, family: str, **fixed: Any) -> Callable[..., Simple]:
+    """A factory of Simple metrics over one table: `on(name, title_en, title_zh, formula, ...)`
+    with the table, family and any `fixed` keys (an anchor, output=False) filled in."""
+
+    def make(name: str, en: str, zh: str, formula: str, **kw: Any) -> Simple:
+        return Simple(name=name, title_en=en, title_zh=zh, family=family, table=table,
+                      formula=formula, **fixed, **kw)  # fmt: skip
+
+    return make

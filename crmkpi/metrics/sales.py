@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import narwhals as nw
 
 from crmkpi.metrics.base import Context, Growth, Metric, Ratio, Simple, Stock
-from crmkpi.metrics.parts import spend_of
+from crmkpi.metrics.parts import simple_on, spend_of
 
 FAMILY = "sales"
 CLOSED = ("won", "lost")
@@ -38,11 +36,7 @@ def _cycle_days(ctx: Context) -> nw.Expr:
     return (nw.col("closed_at") - nw.col("created_at")).dt.total_microseconds() / 86_400_000_000
 
 
-def _deals(name: str, en: str, zh: str, formula: str, **kw: Any) -> Simple:
-    return Simple(
-        name=name, title_en=en, title_zh=zh, family=FAMILY, table="deals", formula=formula, **kw
-    )
-
+_deals = simple_on("deals", FAMILY)
 
 METRICS: list[Metric] = [
     _deals(

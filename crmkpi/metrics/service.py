@@ -6,29 +6,16 @@ from typing import Any
 
 import narwhals as nw
 
-from crmkpi.metrics.base import Context, Metric, Ratio, Simple
+from crmkpi.metrics.base import Context, Metric, Ratio
+from crmkpi.metrics.parts import simple_on
 
 FAMILY = "service"
 SECONDS_PER_HOUR = 3600.0
 
 
-def _tickets(name: str, en: str, zh: str, formula: str, **kw: Any) -> Simple:
-    return Simple(
-        name=name, title_en=en, title_zh=zh, family=FAMILY, table="tickets", formula=formula, **kw
-    )
+_tickets = simple_on("tickets", FAMILY)
 
-
-def _surveys(name: str, en: str, zh: str, formula: str, **kw: Any) -> Simple:
-    return Simple(
-        name=name,
-        title_en=en,
-        title_zh=zh,
-        family=FAMILY,
-        table="surveys",
-        anchor="responded_at",
-        formula=formula,
-        **kw,
-    )
+_surveys = simple_on("surveys", FAMILY, anchor="responded_at")
 
 
 def _hours_since_created(column: str) -> Any:
