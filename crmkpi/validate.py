@@ -97,11 +97,18 @@ def _drop_superseded(frame: pl.DataFrame, table: str, files: int) -> tuple[pl.Da
 
 def _parse_failures(frame: pl.DataFrame, canonical: list[str]) -> pl.DataFrame:
     """One row per failing cell: `_row`, column, check."""
-    error_columns = [ERROR_PREFIX + c for c in canonical if ERROR_PREFIX + c in frame.columns]
+    # Most columns of a large table have no failing cell: only the others, and only their
+    # failing rows, are unpivoted.
+    error_columns = [
+        ERROR_PREFIX + c
+        for c in canonical
+        if ERROR_PREFIX + c in frame.columns and frame[ERROR_PREFIX + c].null_count() < frame.height
+    ]
     if not error_columns:
         return pl.DataFrame(schema={ROW_ID: pl.Int64, "column": pl.String, "check": pl.String})
     return (
-        frame.select(ROW_ID, *error_columns)
+        frame.select(ROW_ID, *(pl.col(c).cast(pl.String) for c in error_columns))
+        .filter(pl.any_horizontal(pl.col(error_columns).is_not_null()))
         .unpivot(index=ROW_ID, variable_name="column", value_name="check")
         .drop_nulls("check")
         .with_columns(pl.col("column").str.strip_prefix(ERROR_PREFIX))
@@ -150,6 +157,7 @@ def _duplicate_keys(records: pl.DataFrame, table: str) -> pl.DataFrame:
     """Every copy of a duplicated id, counted over all records (also those failing to parse),
     so that no copy survives as if it were the only one."""
     unique = [c.name for c in columns_of(table).values() if c.unique and c.name in records.columns]
+    unique = [c for c in unique if not _surely_distinct(records, c)]
     pieces = [
         records.filter(pl.col(c).is_not_null() & pl.col(c).is_duplicated()).select(
             ROW_ID, pl.lit(c).alias("column"), pl.lit("field_uniqueness").alias("check")
@@ -159,6 +167,19 @@ def _duplicate_keys(records: pl.DataFrame, table: str) -> pl.DataFrame:
     if not pieces:
         return pl.DataFrame(schema={ROW_ID: pl.Int64, "column": pl.String, "check": pl.String})
     return pl.concat(pieces)
+
+
+def _surely_distinct(records: pl.DataFrame, column: str) -> bool:
+    """As many distinct hashes as values proves there is no duplicate (a hash collision can
+    only lower the count): one parallel pass, where finding the copies costs several."""
+    present = pl.col(column).drop_nulls()
+    hashes, values = (
+        records.lazy()
+        .select(present.hash(seed=0).n_unique().alias("h"), present.len().alias("n"))
+        .collect()
+        .row(0)
+    )
+    return bool(hashes == values)
 
 
 _CONTRACT_MESSAGES = {
@@ -217,13 +238,12 @@ def validate_table(
             known = report.unmapped_values.setdefault(column, [])
             known[:] = sorted(set(known) | set(values))[:MAX_LISTED_VALUES]
 
-    skipped = combined.filter(pl.col(SKIPPED))
-    report.rows_skipped = skipped.height
-    records = combined.filter(~pl.col(SKIPPED))
+    report.rows_skipped = int(combined[SKIPPED].sum()) if combined.height else 0
+    records = combined.filter(~pl.col(SKIPPED)) if report.rows_skipped else combined
     records, report.rows_deduplicated = _drop_superseded(records, table, len(mapped))
 
     parse_failures = _parse_failures(records, canonical)
-    clean = records.filter(~pl.col(ROW_ID).is_in(parse_failures[ROW_ID].implode()))
+    clean = _without_rows(records, parse_failures)
     present = [c for c in canonical if c in clean.columns]
     contract_failures = _contract_failures(clean.select(*present, ROW_ID), table)
     # uniqueness is judged by _duplicate_keys over every record; pandera also counts nulls as
@@ -232,7 +252,7 @@ def validate_table(
     failures = pl.concat(
         [parse_failures, _duplicate_keys(records, table), contract_failures]
     ).unique(maintain_order=True)
-    used = records.filter(~pl.col(ROW_ID).is_in(failures[ROW_ID].implode()))
+    used = _without_rows(records, failures)
 
     rejected = _rejected_rows(raws, mapped, failures)
     report.rows_used = used.height
@@ -247,6 +267,13 @@ def validate_table(
     if not report.reconciles():
         raise AssertionError(f"row accounting does not reconcile for {table}: {report}")
     return LoadedTable(table, used.select(*present, SOURCE_FILE, SOURCE_LINE), rejected, report)
+
+
+def _without_rows(records: pl.DataFrame, failures: pl.DataFrame) -> pl.DataFrame:
+    """The records none of `failures` names (no copy of a large table when nothing failed)."""
+    if failures.height == 0:
+        return records
+    return records.filter(~pl.col(ROW_ID).is_in(failures[ROW_ID].implode()))
 
 
 def _rejected_rows(
@@ -264,6 +291,8 @@ def _rejected_rows(
     )
     pieces = []
     for raw, m in zip(raws, mapped, strict=True):
+        if per_row.height == 0 and raw.rejected.height == 0:
+            continue
         rows = raw.frame.with_columns(m.frame[ROW_ID]).join(per_row, on=ROW_ID, how="inner")
         text = rows.select(
             *(pl.col(h).cast(pl.String) for h in raw.headers),

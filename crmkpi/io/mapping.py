@@ -498,7 +498,7 @@ def _skip_mask(
     raw: RawFile, table: TableConfig, by_header: dict[str, str], null_values: frozenset[str]
 ) -> pl.Series:
     """Rows lacking any `skip_rows_without` source value are not records of this table."""
-    mask = pl.Series(SKIPPED, [False] * raw.frame.height, pl.Boolean)
+    mask = pl.repeat(False, raw.frame.height, dtype=pl.Boolean, eager=True).alias(SKIPPED)
     for source in table.skip_rows_without:
         header = by_header.get(normalise_header(source))
         if header is None:

@@ -168,7 +168,7 @@ def normalise_text(values: pl.Series, null_values: frozenset[str]) -> pl.Series:
     -> space, strip, and null tokens -> null (token match AFTER normalisation+strip, exact
     string match). Tokens are NFKC-normalised too so `（空）` and `(空)` both match."""
     text = values if values.dtype == pl.String else values.cast(pl.String)
-    tokens = sorted({unicodedata.normalize("NFKC", token).strip() for token in null_values})
+    tokens = _null_tokens(null_values)
     # NFKC and the unicode-space rules only change non-ASCII text: an all-ASCII column (ids,
     # dates, amounts: most of a large export) only needs stripping.
     ascii_only = not text.str.contains(r"[^\x00-\x7F]").any()
@@ -177,6 +177,22 @@ def normalise_text(values: pl.Series, null_values: frozenset[str]) -> pl.Series:
         pl.when(col.is_in(tokens)).then(None).otherwise(col).alias("s")
     )
     return out.to_series().alias(values.name)
+
+
+def _null_tokens(null_values: frozenset[str]) -> list[str]:
+    return sorted({unicodedata.normalize("NFKC", token).strip() for token in null_values})
+
+
+def _already_clean(values: pl.Series, null_values: frozenset[str]) -> bool:
+    """Printable ASCII without edge spaces, null tokens or spreadsheet errors: what most cells
+    of a large export are, and what normalisation would leave as it is. One parallel pass."""
+    column = pl.col("v")
+    checks = values.to_frame("v").lazy().select(
+        column.str.contains(r"[^\x20-\x7E]|^ | $").any().alias("unusual"),
+        column.is_in(_null_tokens(null_values)).any().alias("token"),
+        column.is_in(sorted(EXCEL_ERROR_LITERALS)).any().alias("excel"),
+    )
+    return not any(checks.collect().row(0))
 
 
 def _parse_text(text: pl.Series, options: ParseOptions) -> tuple[pl.Series, pl.Series]:
@@ -205,6 +221,8 @@ def _no_errors(length: int) -> pl.Series:
 
 def _codes(length: int, *rules: tuple[pl.Series, str]) -> pl.Series:
     """Error column from (mask, code) rules; the first matching rule wins."""
+    # a rule that matches nowhere (the usual case) costs no column pass
+    rules = tuple((mask, code) for mask, code in rules if mask.any())
     if not rules:
         return _no_errors(length)
     frame = pl.DataFrame({f"m{i}": mask.fill_null(False) for i, (mask, _) in enumerate(rules)})
@@ -216,6 +234,8 @@ def _codes(length: int, *rules: tuple[pl.Series, str]) -> pl.Series:
 
 def _fail(values: pl.Series, mask: pl.Series) -> pl.Series:
     """Null out `values` where `mask` is true (a failed cell never keeps a value)."""
+    if not mask.any():
+        return values
     frame = pl.DataFrame({"v": values, "m": mask.fill_null(False)})
     out = frame.select(pl.when(pl.col("m")).then(None).otherwise(pl.col("v")).alias("v"))
     return out.to_series().alias(values.name)
@@ -941,12 +961,17 @@ def _user_format_moments(text: pl.Series, options: ParseOptions) -> _Moments:
 
 
 def _choose(mask: pl.Series, if_true: pl.Series, if_false: pl.Series) -> pl.Series:
+    if not mask.any() and if_true.dtype in (if_false.dtype, pl.Null):
+        return if_false
     frame = pl.DataFrame({"m": mask.fill_null(False), "t": if_true, "f": if_false})
     out = frame.select(pl.when(pl.col("m")).then(pl.col("t")).otherwise(pl.col("f")).alias("v"))
     return out.to_series().alias(if_false.name)
 
 
 def _first_error(*errors: pl.Series) -> pl.Series:
+    errors = tuple(e for e in errors if e.null_count() < len(e)) or errors[:1]
+    if len(errors) == 1:
+        return errors[0].alias("errors")
     frame = pl.DataFrame({f"e{i}": e for i, e in enumerate(errors)})
     return frame.select(pl.coalesce(frame.columns).alias("errors")).to_series()
 
@@ -1171,6 +1196,9 @@ _FEW_VALUES_MAX = 2_000
 def _parse_per_distinct_value(values: pl.Series, kind: str, options: ParseOptions) -> Parsed:
     distinct = values.unique()
     parsed = parse_series(distinct, kind, options)
+    unchanged = parsed.values.dtype == distinct.dtype and parsed.values.equals(distinct)
+    if unchanged and parsed.errors.null_count() == len(distinct):
+        return Parsed(values=values, errors=_no_errors(len(values)).alias(values.name))
     lookup = pl.DataFrame({"k": distinct, "v": parsed.values, "e": parsed.errors})
     joined = pl.DataFrame({"k": values}).join(
         lookup, on="k", how="left", nulls_equal=True, maintain_order="left"
@@ -1204,11 +1232,14 @@ def parse_series(values: pl.Series, kind: str, options: ParseOptions = ParseOpti
                 errors=typed_errors.cast(pl.String).alias(name),
             )
         values = values.cast(pl.String)
-    control = values.str.contains(_CONTROL_RE).fill_null(False)
-    text = normalise_text(values, options.null_values)
-    excel = text.is_in(sorted(EXCEL_ERROR_LITERALS)).fill_null(False)
-    early = _codes(len(values), (control, "control_char"), (excel, "excel_error"))
-    clean = _fail(text, early.is_not_null())
+    if _already_clean(values, options.null_values):
+        clean, early = values, _no_errors(len(values))
+    else:
+        control = values.str.contains(_CONTROL_RE).fill_null(False)
+        text = normalise_text(values, options.null_values)
+        excel = text.is_in(sorted(EXCEL_ERROR_LITERALS)).fill_null(False)
+        early = _codes(len(values), (control, "control_char"), (excel, "excel_error"))
+        clean = _fail(text, early.is_not_null())
     parsed, errors = _parse_with_fast_path(clean, kind, options)
     errors = _first_error(early, _fail(errors, clean.is_null()))
     parsed = _fail(parsed.cast(dtype), errors.is_not_null())
