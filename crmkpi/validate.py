@@ -224,7 +224,12 @@ def validate_table(
 ) -> LoadedTable:
     """Combine a table's files, quarantine bad rows with reasons, and reconcile the counts."""
     canonical = list(columns_of(table))
-    frames = [m.frame.with_columns(pl.lit(i).alias(FILE_INDEX)) for i, m in enumerate(mapped)]
+    # which file a row came from matters only between several files (`_drop_superseded`)
+    frames = (
+        [m.frame.with_columns(pl.lit(i).alias(FILE_INDEX)) for i, m in enumerate(mapped)]
+        if len(mapped) > 1
+        else [m.frame for m in mapped]
+    )
     combined = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
     report = TableReport(table, files=reports)
     report.rows_read = sum(r.rows_read for r in raws)

@@ -267,7 +267,9 @@ def map_file(raw: RawFile, table: TableConfig, settings: Settings, first_row: in
             errors = pl.select(pl.coalesce(map_errors, errors)).to_series()
         out[name] = result.alias(name)
         out[ERROR_PREFIX + name] = errors.alias(ERROR_PREFIX + name)
-    frame = pl.DataFrame(list(out.values())) if out else pl.DataFrame()
+    # Columns passed through as read keep the file's chunks, parsed ones are contiguous: align
+    # them once here rather than in every later select.
+    frame = pl.DataFrame(list(out.values())).rechunk() if out else pl.DataFrame()
     frame = _derive_timestamps(frame, table.name, supplied)
     skip = _skip_mask(raw, table, by_header, null_values)
     frame = frame.with_columns(
