@@ -139,11 +139,14 @@ def resolve_dimensions(
     wanted: Sequence[str],
     customers: pl.DataFrame | None,
     reps: pl.DataFrame | None,
+    customer_columns: Mapping[str, str] | None = None,
 ) -> Source:
     """Attach each wanted dimension: the table's own column wins as a whole column; else
-    segment/region through customer_id, team through rep."""
+    segment/region through customer_id, team through rep. `customer_columns` (name in the
+    source: column of `customers`) come along in the same customer join."""
     supplied: set[str] = set()
     columns: dict[str, pl.Expr] = {}
+    from_customers = dict(customer_columns or {})
     for dimension in wanted:
         own = _dimension_column(dimension, frame, name)
         if own is not None:
@@ -157,8 +160,7 @@ def resolve_dimensions(
             and dimension in customers.columns
             and customers[dimension].is_not_null().any()
         ):
-            lookup = customers.select("customer_id", pl.col(dimension).alias(f"__{dimension}"))
-            frame = frame.join(lookup, on="customer_id", how="left")
+            from_customers[f"__{dimension}"] = dimension
             columns[dimension] = pl.col(f"__{dimension}")
             supplied.add(dimension)
         elif (
@@ -167,14 +169,27 @@ def resolve_dimensions(
             and "team" in reps.columns
             and "rep" in frame.columns
         ):
-            lookup = reps.select("rep", pl.col("team").alias("__team"))
-            frame = frame.join(lookup, on="rep", how="left")
+            frame = frame.hstack(lookup(frame, "rep", reps, {"__team": "team"}))
             columns[dimension] = pl.col("__team")
             supplied.add(dimension)
+    if from_customers and customers is not None and "customer_id" in frame.columns:
+        frame = frame.hstack(lookup(frame, "customer_id", customers, from_customers))
     frame = frame.with_columns(
         expr.cast(pl.String).fill_null(NONE_LABEL).alias(f"dim:{d}") for d, expr in columns.items()
     )
-    return Source(name, frame.drop([c for c in frame.columns if c.startswith("__")]), supplied)
+    # looked-up columns are contiguous, the table's may come in chunks: align them once here,
+    # not in every aggregation's select
+    frame = frame.drop([c for c in frame.columns if c.startswith("__")]).rechunk()
+    return Source(name, frame, supplied)
+
+
+def lookup(
+    frame: pl.DataFrame, key: str, table: pl.DataFrame, columns: Mapping[str, str]
+) -> pl.DataFrame:
+    """`table`'s columns (new name: column) for each row of `frame` by `key` (unique in
+    `table`): one join of the key alone, so that the frame's other columns are not copied."""
+    wanted = table.select(key, *(pl.col(c).alias(new) for new, c in columns.items()))
+    return frame.select(key).join(wanted, on=key, how="left", maintain_order="left").drop(key)
 
 
 def grains(dimensions: Sequence[str]) -> list[tuple[str, ...]]:
@@ -355,7 +370,7 @@ class _Computation:
         placed = frame.select(*keep, *(f"dim:{d}" for d in grain.dims)).hstack(
             periods.select(c for c in periods.columns if c not in keep)
         )
-        return self.backend.lazy(placed.filter(pl.col(KEY).is_not_null()))
+        return self.backend.lazy(placed).filter(~nw.col(KEY).is_null())
 
     def simple(self, metrics: list[Simple], grain: _Grain) -> pl.DataFrame:
         """Every single-pass simple metric of one source and anchor at one grain.
@@ -623,11 +638,17 @@ def prepare_sources(
     if churn_source is not None or base.height:
         frames["customer_base"] = base
     if "orders" in tables and wanted("completed_orders"):
-        orders = completed_orders(tables["orders"]).filter(pl.col("ordered_at") < _end(as_of))
-        first = orders.group_by("customer_id").agg(
-            pl.col("ordered_at").min().dt.date().alias("customer_first_order_on")
+        orders = completed_orders(tables["orders"], _end(as_of))
+        first = (
+            orders.lazy()
+            .group_by("customer_id")
+            .agg(pl.col("ordered_at").min().dt.date().alias("customer_first_order_on"))
+            .collect()
         )
-        frames["completed_orders"] = orders.join(first, on="customer_id", how="left")
+        first_order = {"customer_first_order_on": "customer_first_order_on"}
+        frames["completed_orders"] = orders.hstack(
+            lookup(orders, "customer_id", first, first_order)
+        )
     if "orders" in tables and wanted("customer_rfm"):
         frames["customer_rfm"] = rfm(
             tables["orders"], tables.get("customers"), as_of, settings
@@ -638,20 +659,20 @@ def prepare_sources(
         frames["campaign_results"] = campaign_results(
             tables["campaigns"], tables.get("campaign_members"), tables.get("spend"), as_of
         )
-    if "acquired_on" in base.columns:
-        acquired = base.select("customer_id", pl.col("acquired_on").alias("customer_acquired_on"))
-        for name, frame in frames.items():
-            reads_it = needed is None or name in ACQUISITION_READERS
-            if (
-                name not in ("customer_base", "completed_orders")
-                and "customer_id" in frame.columns
-                and reads_it
-            ):
-                frames[name] = frame.join(acquired, on="customer_id", how="left")
-    customers = base if base.height else None
     reps = tables.get("reps")
+
+    def customer_columns(name: str) -> dict[str, str]:
+        reads_it = needed is None or name in ACQUISITION_READERS
+        if (
+            "acquired_on" in base.columns
+            and reads_it
+            and name not in ("customer_base", *VIEW_TABLES)
+        ):
+            return {"customer_acquired_on": "acquired_on"}
+        return {}
+
     sources = {
-        name: resolve_dimensions(name, frame, dimensions, customers, reps)
+        name: resolve_dimensions(name, frame, dimensions, base, reps, customer_columns(name))
         for name, frame in frames.items()
         if wanted(name) or name == "customer_base"
     }

@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 
 from crmkpi.calendar import Calendar
-from crmkpi.views import EXACT, completed_orders
+from crmkpi.views import EXACT, ORDER_KEY, counted, order_key
 
 # First matching rule wins: (segment, {score: (lowest, highest)}, frequency must be 0).
 DEFAULT_RFM_SEGMENTS: tuple[tuple[str, Mapping[str, tuple[int, int]], bool], ...] = (
@@ -32,10 +32,16 @@ RFM_SEGMENT_NAMES = (*(name for name, _, _ in DEFAULT_RFM_SEGMENTS), "lost")
 def day_purchases(orders: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
     """Completed orders up to as-of, summed per customer and purchase day."""
     end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
-    counted = completed_orders(orders).filter(pl.col("ordered_at") < end)
-    return counted.group_by("customer_id", pl.col("ordered_at").dt.date().alias("day")).agg(
-        pl.col("amount").cast(pl.Float64).cast(EXACT).sum().alias("day_amount"),
-        pl.col("order_key").n_unique().alias("day_orders"),
+    return (
+        orders.lazy()
+        .filter(counted(orders, end))
+        .with_columns(order_key(orders))
+        .group_by("customer_id", pl.col("ordered_at").dt.date().alias("day"))
+        .agg(
+            pl.col("amount").cast(pl.Float64).cast(EXACT).sum().alias("day_amount"),
+            pl.col(ORDER_KEY).n_unique().alias("day_orders"),
+        )
+        .collect()
     )
 
 

@@ -48,15 +48,29 @@ VIEW_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-def completed_orders(orders: pl.DataFrame) -> pl.DataFrame:
-    """Orders that count: status completed or unknown. `order_key` groups lines into orders;
-    a line without an order_id is an order of its own."""
-    frame = orders
-    if "status" in frame.columns:
-        frame = frame.filter(pl.col("status").is_null() | (pl.col("status") == "completed"))
+def counted(orders: pl.DataFrame, before: dt.datetime | None = None) -> pl.Expr:
+    """The orders that count: status completed or unknown (and ordered before `before`)."""
+    rule = pl.lit(True)
+    if "status" in orders.columns:
+        rule = pl.col("status").is_null() | (pl.col("status") == "completed")
+    if before is not None:
+        rule = rule & (pl.col("ordered_at") < before)
+    return rule
+
+
+def order_key(orders: pl.DataFrame) -> pl.Expr:
+    """`order_key` groups lines into orders; a line without an order_id is an order of its
+    own (numbered within the frame the expression runs on)."""
+    if "order_id" in orders.columns and orders["order_id"].null_count() == 0:
+        return pl.col("order_id").alias(ORDER_KEY)
     line = pl.concat_str(pl.lit("\x00line:"), pl.int_range(pl.len()).cast(pl.String))
-    key = pl.coalesce(pl.col("order_id"), line) if "order_id" in frame.columns else line
-    return frame.with_columns(key.alias(ORDER_KEY))
+    key = pl.coalesce(pl.col("order_id"), line) if "order_id" in orders.columns else line
+    return key.alias(ORDER_KEY)
+
+
+def completed_orders(orders: pl.DataFrame, before: dt.datetime | None = None) -> pl.DataFrame:
+    """Orders that count (ordered before `before`), with their `order_key`."""
+    return orders.filter(counted(orders, before)).with_columns(order_key(orders))
 
 
 def customer_base(
@@ -70,10 +84,15 @@ def customer_base(
     as_of_end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
     first_last = None
     if orders is not None:
-        dated = completed_orders(orders).filter(pl.col("ordered_at") < as_of_end)
-        first_last = dated.group_by("customer_id").agg(
-            pl.col("ordered_at").min().dt.date().alias("first_order_on"),
-            pl.col("ordered_at").max().dt.date().alias("last_order_on"),
+        first_last = (
+            orders.lazy()
+            .filter(counted(orders, as_of_end))
+            .group_by("customer_id")
+            .agg(
+                pl.col("ordered_at").min().dt.date().alias("first_order_on"),
+                pl.col("ordered_at").max().dt.date().alias("last_order_on"),
+            )
+            .collect()
         )
     if customers is not None:
         own = customers.select(

@@ -187,10 +187,14 @@ def _already_clean(values: pl.Series, null_values: frozenset[str]) -> bool:
     """Printable ASCII without edge spaces, null tokens or spreadsheet errors: what most cells
     of a large export are, and what normalisation would leave as it is. One parallel pass."""
     column = pl.col("v")
-    checks = values.to_frame("v").lazy().select(
-        column.str.contains(r"[^\x20-\x7E]|^ | $").any().alias("unusual"),
-        column.is_in(_null_tokens(null_values)).any().alias("token"),
-        column.is_in(sorted(EXCEL_ERROR_LITERALS)).any().alias("excel"),
+    checks = (
+        values.to_frame("v")
+        .lazy()
+        .select(
+            column.str.contains(r"[^\x20-\x7E]|^ | $").any().alias("unusual"),
+            column.is_in(_null_tokens(null_values)).any().alias("token"),
+            column.is_in(sorted(EXCEL_ERROR_LITERALS)).any().alias("excel"),
+        )
     )
     return not any(checks.collect().row(0))
 
