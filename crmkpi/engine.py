@@ -12,13 +12,14 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import narwhals as nw
 import polars as pl
 
 from crmkpi.calendar import Calendar
+from crmkpi.distinct import surely_distinct
 from crmkpi.errors import ConfigError
 from crmkpi.metrics import REGISTRY
 from crmkpi.metrics.base import Context, Derived, Growth, Metric, Ratio, Simple, Stock
@@ -340,6 +341,8 @@ class _Computation:
         self.dimensions = tuple(dimensions)
         self._finest: dict[tuple[str, str], pl.DataFrame] = {}
         self._placed: dict[tuple[str, str], pl.DataFrame] = {}
+        self._distinct: dict[tuple[str, str], bool] = {}
+        self._present: dict[tuple[str, str, str], pl.DataFrame] = {}
         self.backend = backend
         self.calendar = calendar
         self.calendar_lazy = backend.lazy(
@@ -380,6 +383,7 @@ class _Computation:
         grains from that small frame (exact for sums). Distinct counts and medians cannot be
         rolled up: they get one group_by per grain.
         """
+        metrics = [self._as_count(m) for m in metrics]
         additive = [m for m in metrics if m.agg in _ADDITIVE]
         others = [m for m in metrics if m.agg not in _ADDITIVE]
         parts = []
@@ -397,12 +401,29 @@ class _Computation:
             result = result.join(part, on=grain.keys, how="full", coalesce=True)
         return result
 
+    def _as_count(self, metric: Simple) -> Simple:
+        """A distinct count of a column that holds no value twice (an order id) is a count of
+        its values: additive, so it is rolled up instead of recounted at every grain."""
+        if metric.agg != "n_unique" or metric.value is not None or metric.column is None:
+            return metric
+        key = (metric.table, metric.column)
+        if key not in self._distinct:
+            self._distinct[key] = surely_distinct(self.sources[metric.table].frame, metric.column)
+        if not self._distinct[key]:
+            return metric
+        column, where = metric.column, metric.where
+
+        def present(ctx: Context) -> nw.Expr:
+            found = ~nw.col(column).is_null()
+            return found if where is None else where(ctx) & found
+
+        return replace(metric, agg="count", where=present)
+
     def _finest_parts(self, metrics: list[Simple], grain: _Grain) -> pl.DataFrame:
         first = metrics[0]
         key = (first.table, first.anchor)
         if key not in self._finest:
-            supplied = self.sources[first.table].dimensions
-            finest = _Grain(tuple(d for d in self.dimensions if d in supplied) or grain.dims)
+            finest = self._finest_grain(first.table, grain)
             self._finest[key] = self._aggregate(metrics, finest).with_columns(
                 pl.col(KEY).cast(pl.Int32)
             )
@@ -427,7 +448,11 @@ class _Computation:
         if condition is not None:
             facts = facts.filter(condition)
         if metric.agg == "retained":
-            present = facts.select(*grain.keys, metric.entity).unique()
+            present = (
+                self._presence(metric, grain)
+                if condition is None
+                else facts.select(*grain.keys, metric.entity).unique()
+            )
             earlier = present.with_columns((nw.col(KEY) + 1).alias(KEY), nw.lit(1).alias("__was"))
             both = earlier.join(
                 present.with_columns(nw.lit(1).alias("__is")),
@@ -446,6 +471,24 @@ class _Computation:
         qualifies = metric.having(nw.col("__per_entity"), self.ctx).cast(nw.Int64)
         counted = per_entity.group_by(grain.keys).agg(qualifies.sum().alias(metric.name + _VAL))
         return self.backend.collect(counted)
+
+    def _presence(self, metric: Simple, grain: _Grain) -> nw.LazyFrame[Any]:
+        """Which entities have rows in which cells. Presence in a coarser cell is presence in
+        any of its finer cells, so the finest pairs are found once and projected per grain."""
+        assert metric.entity
+        key = (metric.table, metric.anchor, metric.entity)
+        if key not in self._present:
+            finest = self._finest_grain(metric.table, grain)
+            columns = set(metric.table_columns[metric.table])
+            facts = self._facts(self.sources[metric.table], metric.anchor, columns, finest)
+            pairs = facts.select(*finest.keys, metric.entity).unique()
+            self._present[key] = self.backend.collect(pairs)
+        return self.backend.lazy(self._present[key]).select(*grain.keys, metric.entity).unique()
+
+    def _finest_grain(self, table: str, grain: _Grain) -> _Grain:
+        """The run's finest grain that the table's dimensions reach."""
+        supplied = self.sources[table].dimensions
+        return _Grain(tuple(d for d in self.dimensions if d in supplied) or grain.dims)
 
     def stock(self, metric: Stock, grain: _Grain) -> pl.DataFrame:
         """Net openings per period (openings before the grid in period -1), as two passes."""

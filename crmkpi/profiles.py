@@ -94,13 +94,17 @@ def rfm(
         .then(repeat_days.sum().cast(pl.Float64) / repeat_days.count())
         .otherwise(0.0)
     )
-    table = days.group_by("customer_id").agg(
-        pl.col("day").min().alias("first_purchase_on"),
-        pl.col("day").max().alias("last_purchase_on"),
-        (pl.col("day").n_unique() - 1).alias("frequency"),
-        repeat.alias("monetary"),
-        pl.col("day_amount").sum().cast(pl.Float64).alias("total_spend"),
-        pl.col("day_orders").sum().alias("orders_count"),
+    table = (
+        days.lazy()
+        .group_by("customer_id")
+        .agg(
+            pl.col("day").min().alias("first_purchase_on"),
+            pl.col("day").max().alias("last_purchase_on"),
+            (pl.col("day").n_unique() - 1).alias("frequency"),
+            repeat.alias("monetary"),
+            pl.col("day_amount").sum().cast(pl.Float64).alias("total_spend"),
+            pl.col("day_orders").sum().alias("orders_count"),
+        )
     )
     table = table.with_columns(
         (pl.col("last_purchase_on") - pl.col("first_purchase_on"))
@@ -118,24 +122,31 @@ def rfm(
     table = table.with_columns(_segment_rules(settings.get("rfm_segments")).alias("rfm_segment"))
     if customers is not None:
         dims = [c for c in ("segment", "region", "rep") if c in customers.columns]
-        table = table.join(customers.select("customer_id", *dims), on="customer_id", how="left")
-    return table.select(
-        "customer_id",
-        *(c for c in ("segment", "region", "rep") if c in table.columns),
-        "first_purchase_on",
-        "last_purchase_on",
-        "frequency",
-        "recency_days",
-        "tenure_days",
-        "monetary",
-        "total_spend",
-        "orders_count",
-        "days_since_last_purchase",
-        "r_score",
-        "f_score",
-        "m_score",
-        "rfm_segment",
-    ).sort("customer_id")
+        table = table.join(
+            customers.lazy().select("customer_id", *dims), on="customer_id", how="left"
+        )
+    columns = table.collect_schema().names()
+    return (
+        table.select(
+            "customer_id",
+            *(c for c in ("segment", "region", "rep") if c in columns),
+            "first_purchase_on",
+            "last_purchase_on",
+            "frequency",
+            "recency_days",
+            "tenure_days",
+            "monetary",
+            "total_spend",
+            "orders_count",
+            "days_since_last_purchase",
+            "r_score",
+            "f_score",
+            "m_score",
+            "rfm_segment",
+        )
+        .sort("customer_id")
+        .collect()
+    )
 
 
 def churn_risk(
@@ -155,36 +166,39 @@ def churn_risk(
     last_start = as_of - dt.timedelta(days=window - 1)
     previous_start = last_start - dt.timedelta(days=window)
     live = base.filter(pl.col("churned_on").is_null()) if "churned_on" in base.columns else base
-    figures = live.select("customer_id", *(c for c in ("segment", "rep") if c in live.columns))
+    figures = live.lazy().select(
+        "customer_id", *(c for c in ("segment", "rep") if c in live.columns)
+    )
 
-    def windows(events: pl.DataFrame, prefix: str) -> pl.DataFrame:
-        return events.group_by("customer_id").agg(
+    def windows(prefix: str) -> list[pl.Expr]:
+        return [
             pl.col("day").is_between(last_start, as_of).sum().alias(f"{prefix}_last_window"),
             pl.col("day")
             .is_between(previous_start, last_start - dt.timedelta(days=1))
             .sum()
             .alias(f"{prefix}_previous_window"),
-        )
+        ]
 
     rules = []
     if orders is not None:
         days = day_purchases(orders, as_of) if days is None else days
-        gaps = (
-            days.sort("customer_id", "day")
+        # the mean gap between consecutive purchase days telescopes to (last - first) / (n - 1)
+        first, last, count = pl.col("day").min(), pl.col("day").max(), pl.col("day").count()
+        purchases = (
+            days.lazy()
             .group_by("customer_id")
             .agg(
-                pl.col("day").max().alias("last_purchase_on"),
-                pl.col("day").diff().dt.total_days().mean().alias("usual_gap_days"),
+                *windows("purchases"),
+                last.alias("last_purchase_on"),
+                pl.when(count > 1)
+                .then((last - first).dt.total_days() / (count - 1))
+                .alias("usual_gap_days"),
             )
         )
-        figures = (
-            figures.join(windows(days, "purchases"), on="customer_id", how="left")
-            .join(gaps, on="customer_id", how="left")
-            .with_columns(
-                (pl.lit(as_of) - pl.col("last_purchase_on"))
-                .dt.total_days()
-                .alias("days_since_last_purchase")
-            )
+        figures = figures.join(purchases, on="customer_id", how="left").with_columns(
+            (pl.lit(as_of) - pl.col("last_purchase_on"))
+            .dt.total_days()
+            .alias("days_since_last_purchase")
         )
         rules.append(("purchases_dropped", _dropped("purchases", drop)))
         rules.append(
@@ -196,11 +210,14 @@ def churn_risk(
     if activities is not None and "customer_id" in activities.columns:
         end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
         touches = (
-            activities.filter(pl.col("occurred_at") < end)
+            activities.lazy()
+            .filter(pl.col("occurred_at") < end)
             .select("customer_id", pl.col("occurred_at").dt.date().alias("day"))
             .drop_nulls("customer_id")
+            .group_by("customer_id")
+            .agg(*windows("interactions"))
         )
-        figures = figures.join(windows(touches, "interactions"), on="customer_id", how="left")
+        figures = figures.join(touches, on="customer_id", how="left")
         rules.append(("interactions_dropped", _dropped("interactions", drop)))
     if not rules:
         return pl.DataFrame(
@@ -213,7 +230,7 @@ def churn_risk(
         ignore_nulls=True,
     )
     flagged = figures.with_columns(reason.alias("reason")).filter(pl.col("reason") != "")
-    return flagged.sort("customer_id")
+    return flagged.sort("customer_id").collect()
 
 
 def _dropped(prefix: str, drop: float) -> pl.Expr:
@@ -231,17 +248,18 @@ def cohorts(
     if days.height == 0:
         return pl.DataFrame()
     table = calendar.table(days["day"].min(), as_of)  # type: ignore[arg-type]
-    placed = days.join(
-        table.select("date", "period", "period_index"), left_on="day", right_on="date"
-    )
-    first = placed.group_by("customer_id").agg(pl.col("period_index").min().alias("cohort_index"))
-    active = (
-        placed.join(first, on="customer_id")
-        .select("customer_id", "cohort_index", "period_index")
+    # one lazy query: the customer x period pairs are built once and feed both the cohorts
+    # and the triangle
+    placed = (
+        days.lazy()
+        .join(table.lazy().select("date", "period_index"), left_on="day", right_on="date")
+        .select("customer_id", "period_index")
         .unique()
     )
+    first = placed.group_by("customer_id").agg(pl.col("period_index").min().alias("cohort_index"))
+    active = placed.join(first, on="customer_id")
     sizes = first.group_by("cohort_index").len("cohort_customers")
-    labels = table.select("period_index", "period").unique()
+    labels = table.lazy().select("period_index", "period").unique()
     triangle = (
         active.group_by("cohort_index", "period_index")
         .len("active_customers")
@@ -269,11 +287,15 @@ def cohorts(
     named = full.join(
         labels.rename({"period": "cohort", "period_index": "cohort_index"}), on="cohort_index"
     ).join(labels, on="period_index")
-    return named.select(
-        "cohort",
-        "periods_since_acquisition",
-        "period",
-        "cohort_customers",
-        "active_customers",
-        "retention",
-    ).sort("cohort", "periods_since_acquisition")
+    return (
+        named.select(
+            "cohort",
+            "periods_since_acquisition",
+            "period",
+            "cohort_customers",
+            "active_customers",
+            "retention",
+        )
+        .sort("cohort", "periods_since_acquisition")
+        .collect()
+    )

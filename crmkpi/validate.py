@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import pandera.polars as pa
 import polars as pl
 
+from crmkpi.distinct import surely_distinct
 from crmkpi.errors import InvalidDataError
 from crmkpi.io.mapping import ERROR_PREFIX, MAX_LISTED_VALUES, ROW_ID, SKIPPED, MappedFile
 from crmkpi.io.parse import error_message
@@ -157,7 +158,7 @@ def _duplicate_keys(records: pl.DataFrame, table: str) -> pl.DataFrame:
     """Every copy of a duplicated id, counted over all records (also those failing to parse),
     so that no copy survives as if it were the only one."""
     unique = [c.name for c in columns_of(table).values() if c.unique and c.name in records.columns]
-    unique = [c for c in unique if not _surely_distinct(records, c)]
+    unique = [c for c in unique if not surely_distinct(records, c)]
     pieces = [
         records.filter(pl.col(c).is_not_null() & pl.col(c).is_duplicated()).select(
             ROW_ID, pl.lit(c).alias("column"), pl.lit("field_uniqueness").alias("check")
@@ -167,19 +168,6 @@ def _duplicate_keys(records: pl.DataFrame, table: str) -> pl.DataFrame:
     if not pieces:
         return pl.DataFrame(schema={ROW_ID: pl.Int64, "column": pl.String, "check": pl.String})
     return pl.concat(pieces)
-
-
-def _surely_distinct(records: pl.DataFrame, column: str) -> bool:
-    """As many distinct hashes as values proves there is no duplicate (a hash collision can
-    only lower the count): one parallel pass, where finding the copies costs several."""
-    present = pl.col(column).drop_nulls()
-    hashes, values = (
-        records.lazy()
-        .select(present.hash(seed=0).n_unique().alias("h"), present.len().alias("n"))
-        .collect()
-        .row(0)
-    )
-    return bool(hashes == values)
 
 
 _CONTRACT_MESSAGES = {
