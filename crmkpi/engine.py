@@ -298,6 +298,11 @@ def _exact_sum(value: nw.Expr) -> nw.Expr:
     return value.cast(nw.Float64).cast(EXACT).sum()
 
 
+def _distinct(value: nw.Expr) -> nw.Expr:
+    """The number of distinct non-null values."""
+    return value.n_unique() - (value.null_count() > 0).cast(nw.Int64)
+
+
 def _aggregates(metric: Simple, ctx: Context) -> list[nw.Expr]:
     """The aggregate expressions of one simple metric (count, sum, mean as sum and count, ...)."""
     condition = metric.condition(ctx)
@@ -313,7 +318,7 @@ def _aggregates(metric: Simple, ctx: Context) -> list[nw.Expr]:
     if metric.agg == "median":
         return [value.median().alias(name + _VAL)]
     if metric.agg == "n_unique":
-        return [(value.n_unique() - (value.null_count() > 0).cast(nw.Int64)).alias(name + _VAL)]
+        return [_distinct(value).alias(name + _VAL)]
     raise ValueError(f"{name}: aggregate {metric.agg} is not a single-pass aggregate")
 
 
@@ -343,6 +348,7 @@ class _Computation:
         self._placed: dict[tuple[str, str], pl.DataFrame] = {}
         self._distinct: dict[tuple[str, str], bool] = {}
         self._present: dict[tuple[str, str, str], pl.DataFrame] = {}
+        self._entity_cells: dict[tuple[str, str, str, str], pl.DataFrame] = {}
         self.backend = backend
         self.calendar = calendar
         self.calendar_lazy = backend.lazy(
@@ -406,10 +412,7 @@ class _Computation:
         its values: additive, so it is rolled up instead of recounted at every grain."""
         if metric.agg != "n_unique" or metric.value is not None or metric.column is None:
             return metric
-        key = (metric.table, metric.column)
-        if key not in self._distinct:
-            self._distinct[key] = surely_distinct(self.sources[metric.table].frame, metric.column)
-        if not self._distinct[key]:
+        if not self._is_distinct(metric.table, metric.column):
             return metric
         column, where = metric.column, metric.where
 
@@ -418,6 +421,12 @@ class _Computation:
             return found if where is None else where(ctx) & found
 
         return replace(metric, agg="count", where=present)
+
+    def _is_distinct(self, table: str, column: str) -> bool:
+        if (table, column) not in self._distinct:
+            frame = self.sources[table].frame
+            self._distinct[(table, column)] = surely_distinct(frame, column)
+        return self._distinct[(table, column)]
 
     def _finest_parts(self, metrics: list[Simple], grain: _Grain) -> pl.DataFrame:
         first = metrics[0]
@@ -464,13 +473,35 @@ class _Computation:
                 nw.len().alias(metric.name + _DEN),
             )
             return self.backend.collect(counted)
-        assert metric.per_entity and metric.having
-        per_entity = facts.group_by([*grain.keys, metric.entity]).agg(
-            metric.per_entity(self.ctx).alias("__per_entity")
-        )
+        assert metric.column and metric.having
+        if condition is None and self._is_distinct(metric.table, metric.column):
+            per_entity = self._entity_counts(metric, grain)
+        else:
+            per_entity = facts.group_by([*grain.keys, metric.entity]).agg(
+                _distinct(nw.col(metric.column)).alias("__per_entity")
+            )
         qualifies = metric.having(nw.col("__per_entity"), self.ctx).cast(nw.Int64)
         counted = per_entity.group_by(grain.keys).agg(qualifies.sum().alias(metric.name + _VAL))
         return self.backend.collect(counted)
+
+    def _entity_counts(self, metric: Simple, grain: _Grain) -> nw.LazyFrame[Any]:
+        """Per entity and cell, how many `column` values it has: values that occur once in the
+        source are counted at the finest grain once and summed per grain."""
+        assert metric.entity and metric.column
+        key = (metric.table, metric.anchor, metric.entity, metric.column)
+        if key not in self._entity_cells:
+            finest = self._finest_grain(metric.table, grain)
+            columns = set(metric.table_columns[metric.table])
+            facts = self._facts(self.sources[metric.table], metric.anchor, columns, finest)
+            counts = facts.group_by([*finest.keys, metric.entity]).agg(
+                nw.col(metric.column).count().alias("__per_entity")
+            )
+            self._entity_cells[key] = self.backend.collect(counts)
+        return (
+            self.backend.lazy(self._entity_cells[key])
+            .group_by([*grain.keys, metric.entity])
+            .agg(nw.col("__per_entity").sum())
+        )
 
     def _presence(self, metric: Simple, grain: _Grain) -> nw.LazyFrame[Any]:
         """Which entities have rows in which cells. Presence in a coarser cell is presence in

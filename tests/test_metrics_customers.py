@@ -57,6 +57,36 @@ def test_order_metrics_group_lines_and_skip_cancelled_and_refunded() -> None:
     assert value(out, "gross_profit", "2024-01") == 80.0
 
 
+# Every order id occurs once, so the engine counts orders per customer at the finest grain and
+# sums them per grain: a customer whose two orders went to two reps is a repeat buyer in the
+# total and in neither rep's cell.
+DISTINCT_ORDERS = [
+    dict(order_id="a", customer_id="c1", ordered_at="2024-01-05", amount=1.0, rep="r1"),
+    dict(order_id="b", customer_id="c1", ordered_at="2024-01-20", amount=1.0, rep="r2"),
+    dict(order_id="c", customer_id="c2", ordered_at="2024-01-10", amount=1.0, rep="r1"),
+    dict(order_id="d", customer_id="c2", ordered_at="2024-02-03", amount=1.0, rep="r1"),
+    dict(order_id="e", customer_id="c1", ordered_at="2024-02-10", amount=1.0, rep="r2"),
+]
+
+
+@pytest.mark.parametrize("engine", ["polars", "duckdb"])
+def test_per_customer_counts_roll_up_exactly_when_order_ids_are_distinct(engine: str) -> None:
+    orders = frame("orders", DISTINCT_ORDERS)
+    out = kpis({"orders": orders}, period="month", by=("rep",), as_of="2024-02-29", engine=engine)
+    # January: orders a, b, c; c1 has two (a, b), c2 one (c)
+    assert value(out, "orders_count", "2024-01") == 3
+    assert value(out, "repeat_purchase_rate", "2024-01") == 0.5
+    # per rep, nobody has two orders: r1 has c1 (a) and c2 (c), r2 has c1 (b)
+    assert value(out, "orders_count", "2024-01", rep="r1") == 2
+    assert value(out, "repeat_purchase_rate", "2024-01", rep="r1") == 0.0
+    assert value(out, "repeat_purchase_rate", "2024-01", rep="r2") == 0.0
+    # February: c2 (d, r1) and c1 (e, r2) bought again. Total: both January buyers are back;
+    # r1: of c1 and c2 only c2; r2: c1 of c1
+    assert value(out, "purchase_retention_rate", "2024-02") == 1.0
+    assert value(out, "purchase_retention_rate", "2024-02", rep="r1") == 0.5
+    assert value(out, "purchase_retention_rate", "2024-02", rep="r2") == 1.0
+
+
 def test_repeat_purchase_counts_distinct_orders_not_lines() -> None:
     orders = frame(
         "orders",

@@ -111,8 +111,8 @@ class Simple(Metric):
 
     `value` (default: the column `column`) is aggregated over the rows where `where` holds.
     `count` counts rows; `mean` keeps its sum and count as numerator and denominator;
-    `count_entities` counts the `entity` values whose rows in the cell satisfy `having`
-    (evaluated on the per-entity aggregate `per_entity`).
+    `count_entities` counts the `entity` values for which `having` holds of the number of
+    distinct `column` values they have in the cell.
     """
 
     table: str
@@ -124,7 +124,6 @@ class Simple(Metric):
     where: ExprFn | None = None
     optional_columns: tuple[str, ...] = ()  # read only when the source has them (see Context.has)
     entity: str | None = None
-    per_entity: ExprFn | None = None
     having: Callable[[nw.Expr, Context], nw.Expr] | None = None
 
     @property
