@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -30,6 +30,7 @@ from crmkpi.views import (
     campaign_results,
     completed_orders,
     customer_base,
+    end_of,
     rep_adoption,
     shift_utilization,
 )
@@ -347,8 +348,7 @@ class _Computation:
         self._finest: dict[tuple[str, str], pl.DataFrame] = {}
         self._placed: dict[tuple[str, str], pl.DataFrame] = {}
         self._distinct: dict[tuple[str, str], bool] = {}
-        self._present: dict[tuple[str, str, str], pl.DataFrame] = {}
-        self._entity_cells: dict[tuple[str, str, str, str], pl.DataFrame] = {}
+        self._entity_cells: dict[str, pl.DataFrame] = {}  # by metric: see _at_finest
         self.backend = backend
         self.calendar = calendar
         self.calendar_lazy = backend.lazy(
@@ -488,33 +488,39 @@ class _Computation:
         """Per entity and cell, how many `column` values it has: values that occur once in the
         source are counted at the finest grain once and summed per grain."""
         assert metric.entity and metric.column
-        key = (metric.table, metric.anchor, metric.entity, metric.column)
-        if key not in self._entity_cells:
-            finest = self._finest_grain(metric.table, grain)
-            columns = set(metric.table_columns[metric.table])
-            facts = self._facts(self.sources[metric.table], metric.anchor, columns, finest)
-            counts = facts.group_by([*finest.keys, metric.entity]).agg(
-                nw.col(metric.column).count().alias("__per_entity")
-            )
-            self._entity_cells[key] = self.backend.collect(counts)
-        return (
-            self.backend.lazy(self._entity_cells[key])
-            .group_by([*grain.keys, metric.entity])
-            .agg(nw.col("__per_entity").sum())
+        column = metric.column
+        counts = self._at_finest(
+            metric,
+            grain,
+            lambda facts, keys: facts.group_by(keys).agg(
+                nw.col(column).count().alias("__per_entity")
+            ),
         )
+        return counts.group_by([*grain.keys, metric.entity]).agg(nw.col("__per_entity").sum())
 
     def _presence(self, metric: Simple, grain: _Grain) -> nw.LazyFrame[Any]:
         """Which entities have rows in which cells. Presence in a coarser cell is presence in
         any of its finer cells, so the finest pairs are found once and projected per grain."""
         assert metric.entity
-        key = (metric.table, metric.anchor, metric.entity)
-        if key not in self._present:
+        pairs = self._at_finest(metric, grain, lambda facts, keys: facts.select(*keys).unique())
+        return pairs.select(*grain.keys, metric.entity).unique()
+
+    def _at_finest(
+        self,
+        metric: Simple,
+        grain: _Grain,
+        build: Callable[[nw.LazyFrame[Any], list[str]], nw.LazyFrame[Any]],
+    ) -> nw.LazyFrame[Any]:
+        """`build(facts, finest keys + entity)` over the metric's rows at the run's finest grain,
+        computed once per metric and reused by every coarser grain."""
+        assert metric.entity
+        if metric.name not in self._entity_cells:
             finest = self._finest_grain(metric.table, grain)
             columns = set(metric.table_columns[metric.table])
             facts = self._facts(self.sources[metric.table], metric.anchor, columns, finest)
-            pairs = facts.select(*finest.keys, metric.entity).unique()
-            self._present[key] = self.backend.collect(pairs)
-        return self.backend.lazy(self._present[key]).select(*grain.keys, metric.entity).unique()
+            built = build(facts, [*finest.keys, metric.entity])
+            self._entity_cells[metric.name] = self.backend.collect(built)
+        return self.backend.lazy(self._entity_cells[metric.name])
 
     def _finest_grain(self, table: str, grain: _Grain) -> _Grain:
         """The run's finest grain that the table's dimensions reach."""
@@ -712,7 +718,7 @@ def prepare_sources(
     if churn_source is not None or base.height:
         frames["customer_base"] = base
     if "orders" in tables and wanted("completed_orders"):
-        orders = completed_orders(tables["orders"], _end(as_of))
+        orders = completed_orders(tables["orders"], end_of(as_of))
         first = (
             orders.lazy()
             .group_by("customer_id")
@@ -751,10 +757,6 @@ def prepare_sources(
         if wanted(name) or name == "customer_base"
     }
     return sources, churn_source
-
-
-def _end(as_of: dt.date) -> dt.datetime:
-    return dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
 
 
 def _anchors(names: Sequence[str]) -> set[tuple[str, str]]:

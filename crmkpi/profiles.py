@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 
 from crmkpi.calendar import Calendar
-from crmkpi.views import EXACT, ORDER_KEY, counted, order_key
+from crmkpi.views import EXACT, ORDER_KEY, counted, end_of, order_key
 
 # First matching rule wins: (segment, {score: (lowest, highest)}, frequency must be 0).
 DEFAULT_RFM_SEGMENTS: tuple[tuple[str, Mapping[str, tuple[int, int]], bool], ...] = (
@@ -31,7 +31,7 @@ RFM_SEGMENT_NAMES = (*(name for name, _, _ in DEFAULT_RFM_SEGMENTS), "lost")
 
 def day_purchases(orders: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
     """Completed orders up to as-of, summed per customer and purchase day."""
-    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
+    end = end_of(as_of)
     return (
         orders.lazy()
         .filter(counted(orders, end))
@@ -208,7 +208,7 @@ def churn_risk(
             )
         )
     if activities is not None and "customer_id" in activities.columns:
-        end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
+        end = end_of(as_of)
         touches = (
             activities.lazy()
             .filter(pl.col("occurred_at") < end)

@@ -48,6 +48,11 @@ VIEW_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
+def end_of(as_of: dt.date) -> dt.datetime:
+    """The first instant after the as-of day: timestamps before it count."""
+    return dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
+
+
 def counted(orders: pl.DataFrame, before: dt.datetime | None = None) -> pl.Expr:
     """The orders that count: status completed or unknown (and ordered before `before`)."""
     rule = pl.lit(True)
@@ -81,7 +86,7 @@ def customer_base(
 ) -> tuple[pl.DataFrame, str | None]:
     """The customer universe and how churn is known: `dates` (churned_at), `derived`
     (inactivity after the last order), `snapshot` (a churned flag, no dates) or None."""
-    as_of_end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
+    as_of_end = end_of(as_of)
     first_last = None
     if orders is not None:
         first_last = (
@@ -175,10 +180,6 @@ def exact_sum(expr: pl.Expr) -> pl.Expr:
     return expr.cast(pl.Float64).cast(EXACT).sum().cast(pl.Float64)
 
 
-def _end_of(as_of: dt.date) -> dt.datetime:
-    return dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
-
-
 def shift_utilization(calls: pl.DataFrame, shifts: pl.DataFrame) -> pl.DataFrame:
     """Each shift with the talk + hold + acw of the answered calls its agent took that day
     (0 when none); calls on days without a shift are not counted. Without talk_seconds or
@@ -233,7 +234,7 @@ def campaign_results(
     if members is None or "revenue" not in members.columns:
         return frame
     revenue = (
-        members.filter(pl.col("targeted_at") < _end_of(as_of))
+        members.filter(pl.col("targeted_at") < end_of(as_of))
         .group_by("campaign_id")
         .agg(exact_sum(pl.col("revenue").fill_null(0.0)))
     )
