@@ -12,14 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import narwhals as nw
 import polars as pl
 
 from crmkpi.calendar import Calendar
-from crmkpi.distinct import surely_distinct
 from crmkpi.errors import ConfigError
 from crmkpi.metrics import REGISTRY
 from crmkpi.metrics.base import Context, Derived, Growth, Metric, Ratio, Simple, Stock
@@ -304,6 +303,13 @@ def _distinct(value: nw.Expr) -> nw.Expr:
     return value.n_unique() - (value.null_count() > 0).cast(nw.Int64)
 
 
+def _part_columns(metric: Simple) -> list[str]:
+    """The columns `_aggregates` names for a metric."""
+    if metric.agg == "mean":
+        return [metric.name + _NUM, metric.name + _DEN]
+    return [metric.name + _VAL]
+
+
 def _aggregates(metric: Simple, ctx: Context) -> list[nw.Expr]:
     """The aggregate expressions of one simple metric (count, sum, mean as sum and count, ...)."""
     condition = metric.condition(ctx)
@@ -347,7 +353,7 @@ class _Computation:
         self.dimensions = tuple(dimensions)
         self._finest: dict[tuple[str, str], pl.DataFrame] = {}
         self._placed: dict[tuple[str, str], pl.DataFrame] = {}
-        self._distinct: dict[tuple[str, str], bool] = {}
+        self._rollable: dict[str, bool] = {}  # by metric: see _settle_rollups
         self._entity_cells: dict[str, pl.DataFrame] = {}  # by metric: see _at_finest
         self.backend = backend
         self.calendar = calendar
@@ -386,56 +392,62 @@ class _Computation:
 
         Additive parts (counts, sums, the sum and count of a mean) are aggregated ONCE per
         source and anchor, at the finest grain the run asks for, and rolled up to coarser
-        grains from that small frame (exact for sums). Distinct counts and medians cannot be
-        rolled up: they get one group_by per grain.
+        grains from that small frame (exact for sums). So are distinct counts whose values
+        each fall in one finest cell (order ids: see `_settle_rollups`). Other distinct counts
+        and medians cannot be rolled up: they get one group_by per grain.
         """
-        metrics = [self._as_count(m) for m in metrics]
-        additive = [m for m in metrics if m.agg in _ADDITIVE]
-        others = [m for m in metrics if m.agg not in _ADDITIVE]
+        finest_grain = self._finest_grain(metrics[0].table, grain)
+        at_finest = grain.keys == finest_grain.keys
+        rolled = [m for m in metrics if self._rolls_up(m) or (at_finest and m.agg == "n_unique")]
+        finest = (
+            self._finest_parts(metrics, finest_grain)
+            if any(m.agg in (*_ADDITIVE, "n_unique") for m in metrics)
+            else None
+        )
+        others = [m for m in metrics if m not in rolled]
         parts = []
-        if additive:
-            finest = self._finest_parts(additive, grain)
-            sums = [c for c in finest.columns if c not in finest_keys(finest)]
-            if set(finest.columns) - set(sums) == set(grain.keys):
-                parts.append(finest)
-            else:
-                parts.append(finest.group_by(grain.keys).agg(pl.col(sums).sum()))
+        if finest is not None:
+            columns = [c for m in rolled for c in _part_columns(m)]
+            parts.append(
+                finest.select(*grain.keys, *columns)
+                if at_finest
+                else finest.group_by(grain.keys).agg(pl.col(columns).sum())
+            )
         if others:
-            parts.append(self._aggregate(others, grain))
+            per_grain = self._aggregate(others, grain)
+            if not grain.dims and finest is not None:
+                self._settle_rollups(others, per_grain, finest)
+            parts.append(per_grain)
         result = parts[0]
         for part in parts[1:]:
             result = result.join(part, on=grain.keys, how="full", coalesce=True)
         return result
 
-    def _as_count(self, metric: Simple) -> Simple:
-        """A distinct count of a column that holds no value twice (an order id) is a count of
-        its values: additive, so it is rolled up instead of recounted at every grain."""
-        if metric.agg != "n_unique" or metric.value is not None or metric.column is None:
-            return metric
-        if not self._is_distinct(metric.table, metric.column):
-            return metric
-        column, where = metric.column, metric.where
+    def _rolls_up(self, metric: Simple) -> bool:
+        return metric.agg in _ADDITIVE or self._rollable.get(metric.name, False)
 
-        def present(ctx: Context) -> nw.Expr:
-            found = ~nw.col(column).is_null()
-            return found if where is None else where(ctx) & found
+    def _settle_rollups(
+        self, metrics: list[Simple], per_period: pl.DataFrame, finest: pl.DataFrame
+    ) -> None:
+        """Decide, at the period-only grain, which distinct counts roll up from the finest.
 
-        return replace(metric, agg="count", where=present)
+        Within a period, the distinct values of all finest cells together number at most the
+        sum of each cell's distinct values, with equality exactly when no value is in two
+        cells. Then every coarser cell's count is the sum of its finest cells' counts: so equal
+        totals (one number per metric) make the rollup exact at every grain."""
+        for metric in metrics:
+            if metric.agg == "n_unique":
+                column = metric.name + _VAL
+                self._rollable[metric.name] = bool(per_period[column].sum() == finest[column].sum())
 
-    def _is_distinct(self, table: str, column: str) -> bool:
-        if (table, column) not in self._distinct:
-            frame = self.sources[table].frame
-            self._distinct[(table, column)] = surely_distinct(frame, column)
-        return self._distinct[(table, column)]
-
-    def _finest_parts(self, metrics: list[Simple], grain: _Grain) -> pl.DataFrame:
+    def _finest_parts(self, metrics: list[Simple], finest: _Grain) -> pl.DataFrame:
+        """The parts aggregated at the finest grain, once per source and anchor: the additive
+        ones and the distinct counts (a rollup candidate, and the finest grain's own value)."""
         first = metrics[0]
         key = (first.table, first.anchor)
         if key not in self._finest:
-            finest = self._finest_grain(first.table, grain)
-            self._finest[key] = self._aggregate(metrics, finest).with_columns(
-                pl.col(KEY).cast(pl.Int32)
-            )
+            at_finest = [m for m in metrics if m.agg in (*_ADDITIVE, "n_unique")]
+            self._finest[key] = self._aggregate(at_finest, finest)
         return self._finest[key]
 
     def _aggregate(self, metrics: list[Simple], grain: _Grain) -> pl.DataFrame:
@@ -451,52 +463,64 @@ class _Computation:
         """count_entities: aggregate per entity within the cell, then count those that qualify.
         retained: entities present in the cell and in the same cell of the previous period."""
         assert metric.entity
-        columns = set(metric.table_columns[metric.table])
-        facts = self._facts(self.sources[metric.table], metric.anchor, columns, grain)
-        condition = metric.condition(self.ctx)
-        if condition is not None:
-            facts = facts.filter(condition)
         if metric.agg == "retained":
-            present = (
-                self._presence(metric, grain)
-                if condition is None
-                else facts.select(*grain.keys, metric.entity).unique()
-            )
-            earlier = present.with_columns((nw.col(KEY) + 1).alias(KEY), nw.lit(1).alias("__was"))
-            both = earlier.join(
-                present.with_columns(nw.lit(1).alias("__is")),
-                on=[*grain.keys, metric.entity],
-                how="left",
-            )
-            counted = both.group_by(grain.keys).agg(
-                nw.col("__is").fill_null(0).sum().alias(metric.name + _NUM),
-                nw.len().alias(metric.name + _DEN),
-            )
-            return self.backend.collect(counted)
+            return self._retained(metric, grain)
         assert metric.column and metric.having
-        if condition is None and self._is_distinct(metric.table, metric.column):
-            per_entity = self._entity_counts(metric, grain)
-        else:
-            per_entity = facts.group_by([*grain.keys, metric.entity]).agg(
-                _distinct(nw.col(metric.column)).alias("__per_entity")
-            )
+        per_entity = self._per_entity(metric, grain)
         qualifies = metric.having(nw.col("__per_entity"), self.ctx).cast(nw.Int64)
         counted = per_entity.group_by(grain.keys).agg(qualifies.sum().alias(metric.name + _VAL))
         return self.backend.collect(counted)
 
-    def _entity_counts(self, metric: Simple, grain: _Grain) -> nw.LazyFrame[Any]:
-        """Per entity and cell, how many `column` values it has: values that occur once in the
-        source are counted at the finest grain once and summed per grain."""
+    def _per_entity(self, metric: Simple, grain: _Grain) -> nw.LazyFrame[Any]:
+        """Per cell and entity, how many distinct `column` values it has. They are counted once
+        at the finest grain and summed per grain when each value falls in one finest cell and
+        entity (an order's lines share a customer, a rep and a date), as settled at the period-only
+        grain the way `_settle_rollups` settles distinct counts."""
         assert metric.entity and metric.column
-        column = metric.column
-        counts = self._at_finest(
-            metric,
-            grain,
-            lambda facts, keys: facts.group_by(keys).agg(
-                nw.col(column).count().alias("__per_entity")
-            ),
+        column, condition = metric.column, metric.condition(self.ctx)
+
+        def counts(facts: nw.LazyFrame[Any], keys: list[str]) -> nw.LazyFrame[Any]:
+            kept = facts if condition is None else facts.filter(condition)
+            return kept.group_by(keys).agg(_distinct(nw.col(column)).alias("__per_entity"))
+
+        entity_keys = [*grain.keys, metric.entity]
+        if entity_keys == [*self._finest_grain(metric.table, grain).keys, metric.entity]:
+            return self._at_finest(metric, grain, counts)
+        if self._rollable.get(metric.name):
+            finest = self._at_finest(metric, grain, counts)
+            return finest.group_by(entity_keys).agg(nw.col("__per_entity").sum())
+        columns = set(metric.table_columns[metric.table])
+        facts = self._facts(self.sources[metric.table], metric.anchor, columns, grain)
+        per_entity = counts(facts, entity_keys)
+        if grain.dims:
+            return per_entity
+        collected = self.backend.collect(per_entity)
+        finest_total = self._at_finest(metric, grain, counts).select(nw.col("__per_entity").sum())
+        self._rollable[metric.name] = bool(
+            collected["__per_entity"].sum() == self.backend.collect(finest_total).item()
         )
-        return counts.group_by([*grain.keys, metric.entity]).agg(nw.col("__per_entity").sum())
+        return self.backend.lazy(collected)
+
+    def _retained(self, metric: Simple, grain: _Grain) -> pl.DataFrame:
+        assert metric.entity
+        condition = metric.condition(self.ctx)
+        if condition is None:
+            present = self._presence(metric, grain)
+        else:
+            columns = set(metric.table_columns[metric.table])
+            facts = self._facts(self.sources[metric.table], metric.anchor, columns, grain)
+            present = facts.filter(condition).select(*grain.keys, metric.entity).unique()
+        earlier = present.with_columns((nw.col(KEY) + 1).alias(KEY), nw.lit(1).alias("__was"))
+        both = earlier.join(
+            present.with_columns(nw.lit(1).alias("__is")),
+            on=[*grain.keys, metric.entity],
+            how="left",
+        )
+        counted = both.group_by(grain.keys).agg(
+            nw.col("__is").fill_null(0).sum().alias(metric.name + _NUM),
+            nw.len().alias(metric.name + _DEN),
+        )
+        return self.backend.collect(counted)
 
     def _presence(self, metric: Simple, grain: _Grain) -> nw.LazyFrame[Any]:
         """Which entities have rows in which cells. Presence in a coarser cell is presence in
@@ -581,11 +605,6 @@ def _present(declared: Collection[str], columns: Sequence[str]) -> list[str]:
     """The declared columns a source has; `profile_*` stands for every column so named."""
     prefixes = tuple(c[:-1] for c in declared if c.endswith("*"))
     return sorted(c for c in columns if c in declared or (prefixes and c.startswith(prefixes)))
-
-
-def finest_keys(frame: pl.DataFrame) -> list[str]:
-    """The grouping columns of an aggregated frame (period and dimension columns)."""
-    return [c for c in frame.columns if c == KEY or c.startswith("dim:")]
 
 
 def _metric_frame(

@@ -57,8 +57,8 @@ def test_order_metrics_group_lines_and_skip_cancelled_and_refunded() -> None:
     assert value(out, "gross_profit", "2024-01") == 80.0
 
 
-# Every order id occurs once, so the engine counts orders per customer at the finest grain and
-# sums them per grain: a customer whose two orders went to two reps is a repeat buyer in the
+# Every order falls in one rep's cell, so the engine counts orders (and orders per customer) at
+# the finest grain and sums them per grain: a customer whose two orders went to two reps is a repeat buyer in the
 # total and in neither rep's cell.
 DISTINCT_ORDERS = [
     dict(order_id="a", customer_id="c1", ordered_at="2024-01-05", amount=1.0, rep="r1"),
@@ -85,6 +85,34 @@ def test_per_customer_counts_roll_up_exactly_when_order_ids_are_distinct(engine:
     assert value(out, "purchase_retention_rate", "2024-02") == 1.0
     assert value(out, "purchase_retention_rate", "2024-02", rep="r1") == 0.5
     assert value(out, "purchase_retention_rate", "2024-02", rep="r2") == 1.0
+
+
+# Order a's two lines went to two reps: its id is in two finest cells, so distinct counts cannot
+# be summed from the reps' cells and are counted at every grain.
+SPLIT_ORDERS = [
+    dict(order_id="a", customer_id="c1", ordered_at="2024-01-05", amount=1.0, rep="r1"),
+    dict(order_id="a", customer_id="c1", ordered_at="2024-01-05", amount=2.0, rep="r2"),
+    dict(order_id="b", customer_id="c1", ordered_at="2024-01-20", amount=4.0, rep="r1"),
+    dict(order_id="c", customer_id="c2", ordered_at="2024-01-10", amount=8.0, rep="r2"),
+]
+
+
+@pytest.mark.parametrize("engine", ["polars", "duckdb"])
+def test_an_order_split_across_reps_counts_once_in_the_total(engine: str) -> None:
+    orders = frame("orders", SPLIT_ORDERS)
+    out = kpis({"orders": orders}, period="month", by=("rep",), as_of="2024-01-31", engine=engine)
+    # total: orders a, b, c (a once, not once per rep); c1 has a and b, c2 has c
+    assert value(out, "orders_count", "2024-01") == 3
+    assert value(out, "average_order_value", "2024-01") == 5.0  # 15 / 3
+    assert value(out, "repeat_purchase_rate", "2024-01") == 0.5
+    # r1: a and b, both c1's -> c1 repeats; r2: a (c1) and c (c2) -> nobody repeats
+    assert value(out, "orders_count", "2024-01", rep="r1") == 2
+    assert value(out, "repeat_purchase_rate", "2024-01", rep="r1") == 1.0
+    assert value(out, "orders_count", "2024-01", rep="r2") == 2
+    assert value(out, "repeat_purchase_rate", "2024-01", rep="r2") == 0.0
+    # c1 is active for both reps and once in the total
+    assert value(out, "active_customers", "2024-01") == 2
+    assert value(out, "active_customers", "2024-01", rep="r1") == 1
 
 
 def test_repeat_purchase_counts_distinct_orders_not_lines() -> None:
