@@ -354,6 +354,8 @@ class _Computation:
         self._finest: dict[tuple[str, str], pl.DataFrame] = {}
         self._placed: dict[tuple[str, str], pl.DataFrame] = {}
         self._rollable: dict[str, bool] = {}  # by metric: see _settle_rollups
+        # (table, anchor, column) whose values each fall in one finest cell
+        self._disjoint: set[tuple[str, str, str]] = set()
         self._entity_cells: dict[str, pl.DataFrame] = {}  # by metric: see _at_finest
         self.backend = backend
         self.calendar = calendar
@@ -438,7 +440,10 @@ class _Computation:
         for metric in metrics:
             if metric.agg == "n_unique":
                 column = metric.name + _VAL
-                self._rollable[metric.name] = bool(per_period[column].sum() == finest[column].sum())
+                rolls = bool(per_period[column].sum() == finest[column].sum())
+                self._rollable[metric.name] = rolls
+                if rolls and metric.where is None and metric.value is None and metric.column:
+                    self._disjoint.add((metric.table, metric.anchor, metric.column))
 
     def _finest_parts(self, metrics: list[Simple], finest: _Grain) -> pl.DataFrame:
         """The parts aggregated at the finest grain, once per source and anchor: the additive
@@ -475,7 +480,9 @@ class _Computation:
         """Per cell and entity, how many distinct `column` values it has. They are counted once
         at the finest grain and summed per grain when each value falls in one finest cell and
         entity (an order's lines share a customer, a rep and a date), as settled at the period-only
-        grain the way `_settle_rollups` settles distinct counts."""
+        grain the way `_settle_rollups` settles distinct counts. Values that fall in one finest
+        cell fall in one finest cell and entity, so a settled distinct count of the same column
+        settles this too."""
         assert metric.entity and metric.column
         column, condition = metric.column, metric.condition(self.ctx)
 
@@ -486,6 +493,8 @@ class _Computation:
         entity_keys = [*grain.keys, metric.entity]
         if entity_keys == [*self._finest_grain(metric.table, grain).keys, metric.entity]:
             return self._at_finest(metric, grain, counts)
+        if condition is None and (metric.table, metric.anchor, column) in self._disjoint:
+            self._rollable[metric.name] = True
         if self._rollable.get(metric.name):
             finest = self._at_finest(metric, grain, counts)
             return finest.group_by(entity_keys).agg(nw.col("__per_entity").sum())

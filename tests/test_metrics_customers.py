@@ -58,8 +58,8 @@ def test_order_metrics_group_lines_and_skip_cancelled_and_refunded() -> None:
 
 
 # Every order falls in one rep's cell, so the engine counts orders (and orders per customer) at
-# the finest grain and sums them per grain: a customer whose two orders went to two reps is a repeat buyer in the
-# total and in neither rep's cell.
+# the finest grain and sums them per grain: a customer whose two orders went to two reps is a
+# repeat buyer in the total and in neither rep's cell.
 DISTINCT_ORDERS = [
     dict(order_id="a", customer_id="c1", ordered_at="2024-01-05", amount=1.0, rep="r1"),
     dict(order_id="b", customer_id="c1", ordered_at="2024-01-20", amount=1.0, rep="r2"),
@@ -73,6 +73,11 @@ DISTINCT_ORDERS = [
 def test_per_customer_counts_roll_up_exactly_when_order_ids_are_distinct(engine: str) -> None:
     orders = frame("orders", DISTINCT_ORDERS)
     out = kpis({"orders": orders}, period="month", by=("rep",), as_of="2024-02-29", engine=engine)
+    # without orders_count the repeat buyers settle their rollup on their own
+    alone = kpis({"orders": orders}, period="month", by=("rep",), as_of="2024-01-31",
+                 metrics=["repeat_purchase_rate"], engine=engine)  # fmt: skip
+    assert value(alone, "repeat_purchase_rate", "2024-01") == 0.5
+    assert value(alone, "repeat_purchase_rate", "2024-01", rep="r1") == 0.0
     # January: orders a, b, c; c1 has two (a, b), c2 one (c)
     assert value(out, "orders_count", "2024-01") == 3
     assert value(out, "repeat_purchase_rate", "2024-01") == 0.5
