@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ from crmkpi.views import (
     completed_orders,
     customer_base,
     end_of,
+    order_spans,
     rep_adoption,
     shift_utilization,
 )
@@ -48,13 +49,6 @@ DIMENSIONS = (
 DEFAULT_DIMENSIONS = ("segment", "rep")
 NONE_LABEL = "(none)"
 VIEW_TABLES = {"completed_orders": "orders"}
-# Tables some metric reads `customer_acquired_on` from (joined in only for them).
-ACQUISITION_READERS = {
-    table
-    for metric in REGISTRY.metrics.values()
-    for table, columns in metric.table_columns.items()
-    if "customer_acquired_on" in columns
-}  # views whose anchors are their table's columns
 KEY = "period_index"
 OUTPUT_COLUMNS = ("period", "period_start", "period_end", "partial_period", "grain")
 VALUE_COLUMNS = ("metric", "value", "numerator", "denominator", "unit", "previous_value", "change")
@@ -283,6 +277,7 @@ def _date_range(
 # --- aggregation (narwhals: runs on every engine) -----------------------------------------------
 
 _NUM, _DEN, _VAL = "|num", "|den", "|val"
+_DISTINCT = "distinct:"  # per entity: see _Computation._finest_entities
 
 
 def _guarded(value: nw.Expr, condition: nw.Expr | None) -> nw.Expr:
@@ -348,15 +343,19 @@ class _Computation:
         calendar: pl.DataFrame,
         ctx: Context,
         dimensions: Sequence[str] = (),
+        planned: Sequence[Metric] = (),
     ) -> None:
         self.sources = sources
+        self.planned = [m for m in planned if isinstance(m, Simple)]
         self.dimensions = tuple(dimensions)
         self._finest: dict[tuple[str, str], pl.DataFrame] = {}
         self._placed: dict[tuple[str, str], pl.DataFrame] = {}
-        self._rollable: dict[str, bool] = {}  # by metric: see _settle_rollups
+        self._rollable: dict[str, bool] = {}  # by metric: see _settle_rollups, _stays_in_cell
+        self._finest_retained: dict[str, pl.DataFrame] = {}
         # (table, anchor, column) whose values each fall in one finest cell
         self._disjoint: set[tuple[str, str, str]] = set()
-        self._entity_cells: dict[str, pl.DataFrame] = {}  # by metric: see _at_finest
+        # by (table, anchor, entity): see _finest_entities
+        self._entity_cells: dict[tuple[str, str, str], pl.DataFrame] = {}
         self.backend = backend
         self.calendar = calendar
         self.calendar_lazy = backend.lazy(
@@ -479,38 +478,55 @@ class _Computation:
     def _per_entity(self, metric: Simple, grain: _Grain) -> nw.LazyFrame[Any]:
         """Per cell and entity, how many distinct `column` values it has. They are counted once
         at the finest grain and summed per grain when each value falls in one finest cell and
-        entity (an order's lines share a customer, a rep and a date), as settled at the period-only
-        grain the way `_settle_rollups` settles distinct counts. Values that fall in one finest
-        cell fall in one finest cell and entity, so a settled distinct count of the same column
-        settles this too."""
+        entity (an order's lines share a customer, a rep and a date), as settled at the
+        period-only grain the way `_settle_rollups` settles distinct counts. Values that fall in
+        one finest cell fall in one finest cell and entity, so a settled distinct count of the
+        same column settles this too."""
         assert metric.entity and metric.column
         column, condition = metric.column, metric.condition(self.ctx)
-
-        def counts(facts: nw.LazyFrame[Any], keys: list[str]) -> nw.LazyFrame[Any]:
-            kept = facts if condition is None else facts.filter(condition)
-            return kept.group_by(keys).agg(_distinct(nw.col(column)).alias("__per_entity"))
-
         entity_keys = [*grain.keys, metric.entity]
-        if entity_keys == [*self._finest_grain(metric.table, grain).keys, metric.entity]:
-            return self._at_finest(metric, grain, counts)
-        if condition is None and (metric.table, metric.anchor, column) in self._disjoint:
-            self._rollable[metric.name] = True
-        if self._rollable.get(metric.name):
-            finest = self._at_finest(metric, grain, counts)
-            return finest.group_by(entity_keys).agg(nw.col("__per_entity").sum())
         columns = set(metric.table_columns[metric.table])
         facts = self._facts(self.sources[metric.table], metric.anchor, columns, grain)
-        per_entity = counts(facts, entity_keys)
+        if condition is not None:
+            facts = facts.filter(condition)
+        per_entity = facts.group_by(entity_keys).agg(
+            _distinct(nw.col(column)).alias("__per_entity")
+        )
+        if condition is not None:
+            return per_entity
+        finest = self._finest_grain(metric.table, grain)
+        counts = self.backend.lazy(self._finest_entities(metric, grain)).select(
+            *finest.keys, metric.entity, nw.col(_DISTINCT + column).alias("__per_entity")
+        )
+        if grain.keys == finest.keys:
+            return counts
+        if (metric.table, metric.anchor, column) in self._disjoint:
+            self._rollable[metric.name] = True
+        if self._rollable.get(metric.name):
+            return counts.group_by(entity_keys).agg(nw.col("__per_entity").sum())
         if grain.dims:
             return per_entity
         collected = self.backend.collect(per_entity)
-        finest_total = self._at_finest(metric, grain, counts).select(nw.col("__per_entity").sum())
-        self._rollable[metric.name] = bool(
-            collected["__per_entity"].sum() == self.backend.collect(finest_total).item()
-        )
+        finest_total = self.backend.collect(counts.select(nw.col("__per_entity").sum())).item()
+        self._rollable[metric.name] = bool(collected["__per_entity"].sum() == finest_total)
         return self.backend.lazy(collected)
 
     def _retained(self, metric: Simple, grain: _Grain) -> pl.DataFrame:
+        """Entities present in a cell and in the same cell one period earlier. When every
+        entity stays in one finest cell, an entity retained in a coarser cell is retained in
+        its own finest cell: the finest counts are summed instead of joined again per grain."""
+        finest = self._finest_grain(metric.table, grain)
+        if metric.where is None and finest.dims and self._stays_in_cell(metric, grain):
+            if metric.name not in self._finest_retained:
+                self._finest_retained[metric.name] = self._retained_in(metric, finest)
+            at_finest = self._finest_retained[metric.name]
+            if grain.keys == finest.keys:
+                return at_finest
+            parts = pl.col(metric.name + _NUM, metric.name + _DEN)
+            return at_finest.group_by(grain.keys).agg(parts.sum())
+        return self._retained_in(metric, grain)
+
+    def _retained_in(self, metric: Simple, grain: _Grain) -> pl.DataFrame:
         assert metric.entity
         condition = metric.condition(self.ctx)
         if condition is None:
@@ -535,25 +551,44 @@ class _Computation:
         """Which entities have rows in which cells. Presence in a coarser cell is presence in
         any of its finer cells, so the finest pairs are found once and projected per grain."""
         assert metric.entity
-        pairs = self._at_finest(metric, grain, lambda facts, keys: facts.select(*keys).unique())
+        pairs = self.backend.lazy(self._finest_entities(metric, grain))
+        if grain.keys == self._finest_grain(metric.table, grain).keys:
+            return pairs.select(*grain.keys, metric.entity)
         return pairs.select(*grain.keys, metric.entity).unique()
 
-    def _at_finest(
-        self,
-        metric: Simple,
-        grain: _Grain,
-        build: Callable[[nw.LazyFrame[Any], list[str]], nw.LazyFrame[Any]],
-    ) -> nw.LazyFrame[Any]:
-        """`build(facts, finest keys + entity)` over the metric's rows at the run's finest grain,
-        computed once per metric and reused by every coarser grain."""
+    def _stays_in_cell(self, metric: Simple, grain: _Grain) -> bool:
+        """Whether each entity has the same finest dimensions in every period (a customer's
+        segment, and one rep for all their orders)."""
         assert metric.entity
-        if metric.name not in self._entity_cells:
+        if metric.name not in self._rollable:
             finest = self._finest_grain(metric.table, grain)
-            columns = set(metric.table_columns[metric.table])
+            pairs = self._finest_entities(metric, grain)
+            placed = pairs.select(*finest.keys[1:], metric.entity).unique()
+            self._rollable[metric.name] = placed.height == placed[metric.entity].n_unique()
+        return self._rollable[metric.name]
+
+    def _finest_entities(self, metric: Simple, grain: _Grain) -> pl.DataFrame:
+        """Per finest cell and entity with rows of the metric's source and anchor, the distinct
+        values of each column that a planned unconditional count_entities metric counts there.
+        One pass serves all of them, and its rows are the presence pairs retention needs."""
+        assert metric.entity
+        key = (metric.table, metric.anchor, metric.entity)
+        if key not in self._entity_cells:
+            counted = sorted(
+                m.column
+                for m in self.planned
+                if m.agg == "count_entities" and m.where is None and m.column
+                if (m.table, m.anchor, m.entity) == key
+            )
+            finest = self._finest_grain(metric.table, grain)
+            columns = {metric.anchor, metric.entity, *counted}
             facts = self._facts(self.sources[metric.table], metric.anchor, columns, finest)
-            built = build(facts, [*finest.keys, metric.entity])
-            self._entity_cells[metric.name] = self.backend.collect(built)
-        return self.backend.lazy(self._entity_cells[metric.name])
+            found = [_distinct(nw.col(c)).alias(_DISTINCT + c) for c in counted]
+            by_entity = facts.group_by([*finest.keys, metric.entity])
+            self._entity_cells[key] = self.backend.collect(
+                by_entity.agg(*found) if found else by_entity.agg(nw.len().alias("__rows"))
+            )
+        return self._entity_cells[key]
 
     def _finest_grain(self, table: str, grain: _Grain) -> _Grain:
         """The run's finest grain that the table's dimensions reach."""
@@ -730,37 +765,44 @@ def prepare_sources(
     as_of: dt.date,
     settings: Mapping[str, Any],
     dimensions: Sequence[str],
-    needed: Collection[str] | None = None,
+    needed: Mapping[str, Collection[str]] | None = None,
 ) -> tuple[dict[str, Source], str | None]:
     """Canonical tables plus the views that `needed` (table and view names the planned metrics
-    read; None: all) asks for, with their dimension columns resolved. Views nobody reads are
-    not built: at tens of millions of rows each costs a pass over its table."""
+    read, with the columns they read; None: all) asks for, with their dimension columns
+    resolved. Views and columns nobody reads are not built: at tens of millions of rows each
+    costs a pass over its table."""
 
-    def wanted(name: str) -> bool:
-        return needed is None or name in needed
+    def wanted(name: str, column: str | None = None) -> bool:
+        return needed is None or (name in needed and (column is None or column in needed[name]))
 
+    orders = tables.get("orders")
+    spans = order_spans(orders, as_of) if orders is not None else None
     frames = {name: frame for name, frame in tables.items() if wanted(name)}
-    base, churn_source = customer_base(
-        tables.get("customers"), tables.get("orders"), as_of, settings
-    )
+    base, churn_source = customer_base(tables.get("customers"), orders, as_of, settings, spans)
     if churn_source is not None or base.height:
         frames["customer_base"] = base
-    if "orders" in tables and wanted("completed_orders"):
-        orders = completed_orders(tables["orders"], end_of(as_of))
-        first = (
-            orders.lazy()
-            .group_by("customer_id")
-            .agg(pl.col("ordered_at").min().dt.date().alias("customer_first_order_on"))
-            .collect()
+    customers = dict.fromkeys(frames, base)
+    columns: dict[str, dict[str, str]] = {}
+    if "acquired_on" in base.columns:
+        columns = {
+            name: {"customer_acquired_on": "acquired_on"}
+            for name in frames
+            if wanted(name, "customer_acquired_on") and name != "customer_base"
+        }
+    if orders is not None and spans is not None and wanted("completed_orders"):
+        frames["completed_orders"] = completed_orders(orders, end_of(as_of))
+        customers["completed_orders"] = base
+        if wanted("completed_orders", "customer_first_order_on"):
+            # the first order comes along in the segment's join (spans cover every buyer)
+            first = pl.col("first_order_on").alias("customer_first_order_on")
+            customers["completed_orders"] = base.join(
+                spans.select("customer_id", first), on="customer_id", how="full", coalesce=True
+            )
+            columns["completed_orders"] = {"customer_first_order_on": "customer_first_order_on"}
+    if orders is not None and wanted("customer_rfm"):
+        frames["customer_rfm"] = rfm(orders, tables.get("customers"), as_of, settings).with_columns(
+            pl.lit(as_of).alias("snapshot_on")
         )
-        first_order = {"customer_first_order_on": "customer_first_order_on"}
-        frames["completed_orders"] = orders.hstack(
-            lookup(orders, "customer_id", first, first_order)
-        )
-    if "orders" in tables and wanted("customer_rfm"):
-        frames["customer_rfm"] = rfm(
-            tables["orders"], tables.get("customers"), as_of, settings
-        ).with_columns(pl.lit(as_of).alias("snapshot_on"))
     if "calls" in tables and "agent_shifts" in tables and wanted("shift_utilization"):
         frames["shift_utilization"] = shift_utilization(tables["calls"], tables["agent_shifts"])
     if "campaigns" in tables and wanted("campaign_results"):
@@ -768,23 +810,13 @@ def prepare_sources(
             tables["campaigns"], tables.get("campaign_members"), tables.get("spend"), as_of
         )
     reps = tables.get("reps")
-
-    def customer_columns(name: str) -> dict[str, str]:
-        reads_it = needed is None or name in ACQUISITION_READERS
-        if (
-            "acquired_on" in base.columns
-            and reads_it
-            and name not in ("customer_base", *VIEW_TABLES)
-        ):
-            return {"customer_acquired_on": "acquired_on"}
-        return {}
-
-    sources = {
-        name: resolve_dimensions(name, frame, dimensions, base, reps, customer_columns(name))
+    return {
+        name: resolve_dimensions(
+            name, frame, dimensions, customers.get(name, base), reps, columns.get(name)
+        )
         for name, frame in frames.items()
         if wanted(name) or name == "customer_base"
-    }
-    return sources, churn_source
+    }, churn_source
 
 
 def _anchors(names: Sequence[str]) -> set[tuple[str, str]]:
@@ -824,10 +856,11 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
     if as_of is None:
         raise ConfigError("as-of: the inputs hold no dated rows; give --as-of")
     reachable = [n for n in wanted if set(REGISTRY[n].requires) <= set(options.dimensions)]
-    needed = {t for n in REGISTRY.order(reachable) for t in REGISTRY[n].table_columns}
-    sources, churn_source = prepare_sources(
-        tables, as_of, settings, options.dimensions, needed | {"customer_base"}
-    )
+    needed: dict[str, set[str]] = {"customer_base": set()}
+    for name in REGISTRY.order(reachable):
+        for table, read in REGISTRY[name].table_columns.items():
+            needed.setdefault(table, set()).update(read)
+    sources, churn_source = prepare_sources(tables, as_of, settings, options.dimensions, needed)
     frames = {name: s.frame for name, s in sources.items()}
     # Adoption needs who logged activities and who owns deals or customers: reps on both sides.
     with_rep = {n for n, f in (*tables.items(), *frames.items()) if "rep" in f.columns}
@@ -861,7 +894,10 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
         )
     columns = {name: frozenset(source.frame.columns) for name, source in sources.items()}
     ctx = Context(settings, as_of, _periods_per_year(options.calendar, periods), columns)
-    run = _Computation(sources, _Backend(options.engine), calendar, ctx, options.dimensions)
+    planned = [REGISTRY[n] for n in names]
+    run = _Computation(
+        sources, _Backend(options.engine), calendar, ctx, options.dimensions, planned
+    )
     periods = periods.with_columns(
         ((pl.col("period_end") - pl.col("period_start")).dt.total_days() + 1)
         .cast(pl.Float64)

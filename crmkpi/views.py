@@ -78,27 +78,34 @@ def completed_orders(orders: pl.DataFrame, before: dt.datetime | None = None) ->
     return orders.filter(counted(orders, before)).with_columns(order_key(orders))
 
 
+def order_spans(orders: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
+    """Per customer, the dates of the first and last orders that count, up to as-of."""
+    return (
+        orders.lazy()
+        .filter(counted(orders, end_of(as_of)))
+        .group_by("customer_id")
+        .agg(
+            pl.col("ordered_at").min().dt.date().alias("first_order_on"),
+            pl.col("ordered_at").max().dt.date().alias("last_order_on"),
+        )
+        .collect()
+    )
+
+
 def customer_base(
     customers: pl.DataFrame | None,
     orders: pl.DataFrame | None,
     as_of: dt.date,
     settings: Mapping[str, Any],
+    spans: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, str | None]:
     """The customer universe and how churn is known: `dates` (churned_at), `derived`
-    (inactivity after the last order), `snapshot` (a churned flag, no dates) or None."""
+    (inactivity after the last order), `snapshot` (a churned flag, no dates) or None.
+    `spans` is `order_spans(orders, as_of)` when the caller has it already."""
     as_of_end = end_of(as_of)
-    first_last = None
-    if orders is not None:
-        first_last = (
-            orders.lazy()
-            .filter(counted(orders, as_of_end))
-            .group_by("customer_id")
-            .agg(
-                pl.col("ordered_at").min().dt.date().alias("first_order_on"),
-                pl.col("ordered_at").max().dt.date().alias("last_order_on"),
-            )
-            .collect()
-        )
+    first_last = spans
+    if orders is not None and first_last is None:
+        first_last = order_spans(orders, as_of)
     if customers is not None:
         own = customers.select(
             "customer_id",

@@ -92,6 +92,34 @@ def test_per_customer_counts_roll_up_exactly_when_order_ids_are_distinct(engine:
     assert value(out, "purchase_retention_rate", "2024-02", rep="r2") == 1.0
 
 
+@pytest.mark.parametrize("engine", ["polars", "duckdb"])
+def test_retention_sums_the_finest_cells_when_each_customer_keeps_one_rep(engine: str) -> None:
+    customers = frame(
+        "customers",
+        [dict(customer_id="c1", segment="A"), dict(customer_id="c2", segment="B"),
+         dict(customer_id="c3", segment="A")],
+    )  # fmt: skip
+    orders = frame(
+        "orders",
+        [
+            dict(order_id="a", customer_id="c1", ordered_at="2024-01-05", amount=1.0, rep="r1"),
+            dict(order_id="b", customer_id="c2", ordered_at="2024-01-06", amount=1.0, rep="r1"),
+            dict(order_id="c", customer_id="c3", ordered_at="2024-01-07", amount=1.0, rep="r2"),
+            dict(order_id="d", customer_id="c1", ordered_at="2024-02-05", amount=1.0, rep="r1"),
+            dict(order_id="e", customer_id="c3", ordered_at="2024-02-06", amount=1.0, rep="r2"),
+        ],
+    )
+    out = kpis({"customers": customers, "orders": orders}, period="month",
+               by=("segment", "rep"), as_of="2024-02-29", engine=engine)  # fmt: skip
+    # January buyers c1, c2, c3; February c1, c3
+    february = row(out, "purchase_retention_rate", "2024-02")
+    assert (february["numerator"], february["denominator"]) == (2.0, 3.0)
+    assert value(out, "purchase_retention_rate", "2024-02", rep="r1") == 0.5  # c1 of c1, c2
+    assert value(out, "purchase_retention_rate", "2024-02", rep="r2") == 1.0  # c3
+    assert value(out, "purchase_retention_rate", "2024-02", segment="A") == 1.0  # c1, c3
+    assert value(out, "purchase_retention_rate", "2024-02", segment="B") == 0.0  # c2
+
+
 # Order a's two lines went to two reps: its id is in two finest cells, so distinct counts cannot
 # be summed from the reps' cells and are counted at every grain.
 SPLIT_ORDERS = [
