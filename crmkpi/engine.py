@@ -27,9 +27,11 @@ from crmkpi.profiles import rfm
 from crmkpi.views import (
     VIEW_COLUMNS,
     campaign_results,
+    churn_source_of,
     completed_orders,
     customer_base,
     end_of,
+    known_customers,
     order_spans,
     rep_adoption,
     shift_utilization,
@@ -183,8 +185,29 @@ def lookup(
 ) -> pl.DataFrame:
     """`table`'s columns (new name: column) for each row of `frame` by `key` (unique in
     `table`): one join of the key alone, so that the frame's other columns are not copied."""
-    wanted = table.select(key, *(pl.col(c).alias(new) for new, c in columns.items()))
+    # one chunk: gathering from a chunked column costs several times more
+    wanted = table.select(key, *(pl.col(c).alias(new) for new, c in columns.items())).rechunk()
+    if frame.schema[key] == pl.String and table.schema[key] == pl.String:
+        rows = _rows_by_hash(frame[key], wanted[key])
+        if rows is not None:
+            return wanted.drop(key).select(pl.all().gather(rows))
     return frame.select(key).join(wanted, on=key, how="left", maintain_order="left").drop(key)
+
+
+def _rows_by_hash(keys: pl.Series, table_keys: pl.Series) -> pl.Series | None:
+    """Each key's row in `table_keys` (unique), or null. Joining 64-bit hashes is about twice
+    as fast as joining strings; every match is then compared string for string, so a hash
+    collision falls back to the string join (None) and never picks a wrong row."""
+    table_hashes = table_keys.hash()
+    if table_hashes.n_unique() != table_hashes.len():
+        return None
+    rows = pl.DataFrame({"h": table_hashes, "row": pl.int_range(table_hashes.len(), eager=True)})
+    probe = pl.DataFrame({"h": keys.hash(), "key": keys}).select(
+        pl.when(pl.col("key").is_not_null()).then(pl.col("h")).alias("h")
+    )
+    found = probe.join(rows, on="h", how="left", maintain_order="left")["row"]
+    same = (table_keys.gather(found) == keys) | found.is_null()
+    return found if same.all(ignore_nulls=False) else None
 
 
 def grains(dimensions: Sequence[str]) -> list[tuple[str, ...]]:
@@ -775,12 +798,22 @@ def prepare_sources(
     def wanted(name: str, column: str | None = None) -> bool:
         return needed is None or (name in needed and (column is None or column in needed[name]))
 
-    orders = tables.get("orders")
-    spans = order_spans(orders, as_of) if orders is not None else None
+    orders, customers_table = tables.get("orders"), tables.get("customers")
+    reads_base = wanted("customer_base") or any(wanted(n, "customer_acquired_on") for n in tables)
+    reads_first_order = wanted("completed_orders", "customer_first_order_on")
+    spans = None
+    if orders is not None and (reads_base or reads_first_order):
+        spans = order_spans(orders, as_of)
     frames = {name: frame for name, frame in tables.items() if wanted(name)}
-    base, churn_source = customer_base(tables.get("customers"), orders, as_of, settings, spans)
-    if churn_source is not None or base.height:
-        frames["customer_base"] = base
+    if reads_base:
+        base, churn_source = customer_base(customers_table, orders, as_of, settings, spans)
+        if churn_source is not None or base.height:
+            frames["customer_base"] = base
+    else:  # dimensions only: the customers that customer_base would keep, without its passes
+        churn_source = churn_source_of(customers_table, orders)
+        base = pl.DataFrame()
+        if customers_table is not None:
+            base = known_customers(customers_table, as_of)
     customers = dict.fromkeys(frames, base)
     columns: dict[str, dict[str, str]] = {}
     if "acquired_on" in base.columns:
@@ -789,10 +822,10 @@ def prepare_sources(
             for name in frames
             if wanted(name, "customer_acquired_on") and name != "customer_base"
         }
-    if orders is not None and spans is not None and wanted("completed_orders"):
+    if orders is not None and wanted("completed_orders"):
         frames["completed_orders"] = completed_orders(orders, end_of(as_of))
         customers["completed_orders"] = base
-        if wanted("completed_orders", "customer_first_order_on"):
+        if spans is not None and reads_first_order:
             # the first order comes along in the segment's join (spans cover every buyer)
             first = pl.col("first_order_on").alias("customer_first_order_on")
             customers["completed_orders"] = base.join(
@@ -856,15 +889,21 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
     if as_of is None:
         raise ConfigError("as-of: the inputs hold no dated rows; give --as-of")
     reachable = [n for n in wanted if set(REGISTRY[n].requires) <= set(options.dimensions)]
-    needed: dict[str, set[str]] = {"customer_base": set()}
+    needed: dict[str, set[str]] = {}
     for name in REGISTRY.order(reachable):
         for table, read in REGISTRY[name].table_columns.items():
             needed.setdefault(table, set()).update(read)
+    if "rep_adoption" in needed:  # its reps own deals or customers
+        needed.setdefault("customer_base", set())
     sources, churn_source = prepare_sources(tables, as_of, settings, options.dimensions, needed)
     frames = {name: s.frame for name, s in sources.items()}
     # Adoption needs who logged activities and who owns deals or customers: reps on both sides.
     with_rep = {n for n, f in (*tables.items(), *frames.items()) if "rep" in f.columns}
-    adoption_inputs = "activities" in with_rep and bool({"deals", "customer_base"} & with_rep)
+    adoption_inputs = (
+        "rep_adoption" in needed
+        and "activities" in with_rep
+        and bool({"deals", "customer_base"} & with_rep)
+    )
     if adoption_inputs:  # built once the periods are known; its columns are fixed
         frames["rep_adoption"] = pl.DataFrame(
             schema=dict.fromkeys(VIEW_COLUMNS["rep_adoption"], pl.String)

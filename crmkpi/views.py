@@ -92,6 +92,15 @@ def order_spans(orders: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
     )
 
 
+def known_customers(customers: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
+    """The customers table's rows that customer_base keeps: those created by as-of (or with
+    no creation date). Their dimensions are what other tables look up by customer_id."""
+    if "created_at" not in customers.columns:
+        return customers
+    created_on = pl.col("created_at").dt.date()
+    return customers.filter(created_on.is_null() | (created_on <= as_of))
+
+
 def customer_base(
     customers: pl.DataFrame | None,
     orders: pl.DataFrame | None,
@@ -135,10 +144,7 @@ def customer_base(
     ):
         if column not in base.columns:
             base = base.with_columns(pl.lit(None, dtype).alias(column))
-    has_dates = customers is not None and (
-        "created_at" in customers.columns or "churned_at" in customers.columns
-    )
-    churn_source = _churn_source(customers, orders, has_dates)
+    churn_source = churn_source_of(customers, orders)
     derived_churn = pl.col("last_order_on").dt.offset_by(f"{settings['inactivity_days']}d")
     churned_on: pl.Expr = pl.when(pl.col("churned_at") < as_of_end).then(
         pl.col("churned_at").dt.date()
@@ -166,9 +172,11 @@ def customer_base(
     return base.select(keep), churn_source
 
 
-def _churn_source(
-    customers: pl.DataFrame | None, orders: pl.DataFrame | None, has_dates: bool
-) -> str | None:
+def churn_source_of(customers: pl.DataFrame | None, orders: pl.DataFrame | None) -> str | None:
+    """How churn is known, from which columns the inputs have (see customer_base)."""
+    has_dates = customers is not None and (
+        "created_at" in customers.columns or "churned_at" in customers.columns
+    )
     if customers is not None and "churned_at" in customers.columns:
         return "dates"
     if orders is not None:

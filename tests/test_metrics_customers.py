@@ -581,6 +581,33 @@ def test_null_segments_are_none_and_orders_take_the_customers_segment() -> None:
     assert value(out, "new_customers", "2024-01", segment="(none)") == 2  # c2 and c9
 
 
+@pytest.mark.parametrize("metrics", [None, ["revenue"]])
+def test_a_customer_created_after_as_of_lends_no_segment(metrics: list[str] | None) -> None:
+    """With or without the customer-base metrics (which build the base the segments come
+    from), a customer created after as-of is not yet one: its earlier order is (none)."""
+    customers = frame(
+        "customers",
+        [
+            dict(customer_id="c1", created_at="2024-01-01", segment="smb"),
+            dict(customer_id="c2", created_at="2024-03-15", segment="enterprise"),
+            dict(customer_id="c3", created_at=None, segment="enterprise"),
+        ],
+    )
+    orders = frame(
+        "orders",
+        [
+            dict(customer_id="c1", ordered_at="2024-01-05", amount=10.0),
+            dict(customer_id="c2", ordered_at="2024-01-06", amount=20.0),
+            dict(customer_id="c3", ordered_at="2024-01-07", amount=40.0),
+        ],
+    )
+    out = kpis({"customers": customers, "orders": orders}, period="month", by=("segment",),
+               as_of="2024-01-31", metrics=metrics)  # fmt: skip
+    assert value(out, "revenue", "2024-01", segment="smb") == 10.0
+    assert value(out, "revenue", "2024-01", segment="(none)") == 20.0  # c2
+    assert value(out, "revenue", "2024-01", segment="enterprise") == 40.0  # c3: no created_at
+
+
 def test_breakdown_a_table_cannot_supply_is_skipped_not_an_error() -> None:
     orders = frame("orders", [dict(customer_id="c1", ordered_at="2024-01-05", amount=10.0)])
     result = run({"orders": orders}, period="month", by=("segment",), as_of="2024-01-31")
