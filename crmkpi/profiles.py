@@ -88,10 +88,14 @@ def rfm(
 ) -> pl.DataFrame:
     """One row per customer with a completed order by as-of."""
     days = day_purchases(orders, as_of) if days is None else days
-    repeat_days = pl.col("day_amount").filter(pl.col("day") > pl.col("day").min())
+    # a customer's days are distinct: the repeat days are all but the first, and their spend
+    # is the total less the first day's (exact in decimals)
+    repeat_days = pl.len() - 1
+    total = pl.col("day_amount").sum()
+    first_day = pl.col("day_amount").get(pl.col("day").arg_min())
     repeat = (
-        pl.when(repeat_days.count() > 0)
-        .then(repeat_days.sum().cast(pl.Float64) / repeat_days.count())
+        pl.when(repeat_days > 0)
+        .then((total - first_day).cast(pl.Float64) / repeat_days)
         .otherwise(0.0)
     )
     table = (
@@ -100,9 +104,9 @@ def rfm(
         .agg(
             pl.col("day").min().alias("first_purchase_on"),
             pl.col("day").max().alias("last_purchase_on"),
-            (pl.col("day").n_unique() - 1).alias("frequency"),
+            repeat_days.alias("frequency"),
             repeat.alias("monetary"),
-            pl.col("day_amount").sum().cast(pl.Float64).alias("total_spend"),
+            total.cast(pl.Float64).alias("total_spend"),
             pl.col("day_orders").sum().alias("orders_count"),
         )
     )
@@ -256,9 +260,13 @@ def cohorts(
         .select("customer_id", "period_index")
         .unique()
     )
-    first = placed.group_by("customer_id").agg(pl.col("period_index").min().alias("cohort_index"))
-    active = placed.join(first, on="customer_id")
-    sizes = first.group_by("cohort_index").len("cohort_customers")
+    cohort = pl.col("period_index").min().over("customer_id").alias("cohort_index")
+    active = placed.with_columns(cohort)
+    sizes = (
+        active.filter(pl.col("period_index") == pl.col("cohort_index"))
+        .group_by("cohort_index")
+        .len("cohort_customers")
+    )
     labels = table.lazy().select("period_index", "period").unique()
     triangle = (
         active.group_by("cohort_index", "period_index")

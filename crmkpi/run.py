@@ -257,10 +257,17 @@ def _profiles(
         return {}
     resolved = resolve_settings(settings)
     customers = tables.get("customers")
-    base, _ = customer_base(customers, orders, as_of, resolved)
     days = day_purchases(orders, as_of)  # shared by the three tables
+    rfm_table = rfm(orders, customers, as_of, resolved, days)
+    # rfm's first and last purchase days are order_spans: no second pass over the orders
+    spans = rfm_table.select(
+        "customer_id",
+        pl.col("first_purchase_on").alias("first_order_on"),
+        pl.col("last_purchase_on").alias("last_order_on"),
+    )
+    base, _ = customer_base(customers, orders, as_of, resolved, spans)
     return {
-        "rfm": rfm(orders, customers, as_of, resolved, days),
+        "rfm": rfm_table,
         "churn_risk": churn_risk(orders, tables.get("activities"), base, as_of, resolved, days),
         "cohorts": cohorts(orders, as_of, calendar, days),
     }
