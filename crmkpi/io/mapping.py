@@ -404,9 +404,11 @@ def _flag_lost_leading_zeros(ids: pl.Series, errors: pl.Series) -> tuple[pl.Seri
     Only when the column shows the padding: most all-digit ids share one length, and some of
     those start with 0.
     """
+    all_digits = pl.col("id").str.contains(r"^\d+$").fill_null(False)
+    if not ids.to_frame("id").lazy().select(all_digits.any()).collect().item():
+        return ids, errors  # the usual case (`C0000001`, `0065g00000AbCdE`): one pass
     frame = pl.DataFrame({"id": ids}).with_columns(
-        pl.col("id").str.contains(r"^\d+$").fill_null(False).alias("digits"),
-        pl.col("id").str.len_chars().alias("width"),
+        all_digits.alias("digits"), pl.col("id").str.len_chars().alias("width")
     )
     digits = frame.filter(pl.col("digits"))
     if digits.height == 0:

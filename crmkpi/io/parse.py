@@ -1197,8 +1197,9 @@ _FEW_VALUES_SAMPLE = 20_000
 _FEW_VALUES_MAX = 2_000
 
 
-def _parse_per_distinct_value(values: pl.Series, kind: str, options: ParseOptions) -> Parsed:
-    distinct = values.unique()
+def _parse_per_distinct_value(
+    values: pl.Series, distinct: pl.Series, kind: str, options: ParseOptions
+) -> Parsed:
     parsed = parse_series(distinct, kind, options)
     unchanged = parsed.values.dtype == distinct.dtype and parsed.values.equals(distinct)
     if unchanged and parsed.errors.null_count() == len(distinct):
@@ -1217,9 +1218,10 @@ def parse_series(values: pl.Series, kind: str, options: ParseOptions = ParseOpti
         and kind in _PER_VALUE_KINDS
         and len(values) > 4 * _FEW_VALUES_SAMPLE
         and values.head(_FEW_VALUES_SAMPLE).n_unique() < _FEW_VALUES_MAX
-        and values.n_unique() < len(values) // 4
     ):
-        return _parse_per_distinct_value(values, kind, options)
+        distinct = values.unique()
+        if len(distinct) < len(values) // 4:
+            return _parse_per_distinct_value(values, distinct, kind, options)
     if kind not in _PARSERS:
         raise ValueError(f"unknown parse kind {kind!r}; expected one of {PARSE_KINDS}")
     name = values.name
