@@ -758,11 +758,11 @@ def _builtin_moments(text: pl.Series, options: ParseOptions) -> _Moments:
     three fixed strptime formats; only the other cells go through the pattern pipeline, so a
     clean column of millions of timestamps costs one pass instead of a dozen regexes."""
     iso = text.str.contains(_ISO_MOMENT_RE).fill_null(False)
-    fast = pl.select(
-        pl.coalesce(
-            pl.lit(text).str.strptime(pl.Datetime("us"), fmt, strict=False) for fmt in _ISO_FORMATS
-        )
-    ).to_series()
+    fast = _constant(None, len(text), pl.Datetime("us"))
+    for fmt in _ISO_FORMATS:  # a column holds one form as a rule: the others parse nothing
+        fast = fast.fill_null(text.str.strptime(pl.Datetime("us"), fmt, strict=False))
+        if not (iso & fast.is_null()).any():
+            break
     done = iso & fast.is_not_null()
     rest = text.is_not_null() & ~done
     naive = _fail(fast, ~done)
