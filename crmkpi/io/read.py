@@ -46,6 +46,9 @@ _FOOTER_LINE = re.compile(
 )
 _TOTALS_CELL = re.compile(r"^(合计|总计|總計|合計|Total|Totals|Grand Total)\b", re.IGNORECASE)
 _SUBTOTAL_PATTERN = r"(?i)^(sub-?totals?|小计|小計)(\b|$)"
+_SUBTOTAL_START = (
+    r"(?i)^\s*(sub-?totals?|小计|小計)"  # matches every cell the above does, unstripped
+)
 _RECORD_COUNT = re.compile(r"(?:\((\d[\d,]*) records?\)|共\s*(\d+)\s*条)", re.IGNORECASE)
 
 
@@ -684,6 +687,12 @@ def _reject_summary_rows(frame: pl.DataFrame, headers: list[str], path: Path) ->
     """Summary and matrix reports carry subtotal rows (their first filled cell says Subtotal /
     小计); only "details only" exports are records, so such a file is rejected whole."""
     if frame.height == 0 or not headers:
+        return
+    # one parallel pass finds no cell that could start a subtotal row: the usual case
+    maybe = pl.any_horizontal(
+        pl.col(h).cast(pl.String).str.contains(_SUBTOTAL_START).fill_null(False) for h in headers
+    )
+    if not frame.lazy().select(maybe.any()).collect().item():
         return
     cells = [pl.col(h).cast(pl.String).str.strip_chars().replace("", None) for h in headers]
     first = pl.coalesce(cells)
