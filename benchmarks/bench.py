@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -79,17 +78,23 @@ def _child(setup: str, body: str, folder: Path, fmt: str) -> dict[str, Any]:
     return result
 
 
+_GENERATE_SETUP = "from crmkpi.samples import write_sample_folder"
+_GENERATE = """
+write_sample_folder(folder, seed={seed}, scale={scale!r}, file_format=fmt)
+extra = {{}}
+"""
+
+
 def ensure_data(scale: str, fmt: str, seed: int = 7) -> tuple[Path, float | None]:
-    """The generated export folder for a scale and format, made once and reused."""
+    """The generated export folder for a scale and format, made once and reused. It is made in
+    a child process: a child forked from a large parent would report the parent's peak memory
+    as its own."""
     folder = DATA / f"{scale}-{fmt}"
     if (folder / f"orders.{fmt}").exists():
         return folder, None
-    from crmkpi.samples import write_sample_folder
-
-    start = time.perf_counter()
     shutil.rmtree(folder, ignore_errors=True)
-    write_sample_folder(folder, seed=seed, scale=scale, file_format=fmt)
-    return folder, time.perf_counter() - start
+    made = _child(_GENERATE_SETUP, _GENERATE.format(seed=seed, scale=scale), folder, fmt)
+    return folder, made["seconds"]
 
 
 def run_format(scale: str, fmt: str, work: Path) -> dict[str, Any]:
