@@ -365,8 +365,8 @@ class _Computation:
         backend: _Backend,
         calendar: pl.DataFrame,
         ctx: Context,
-        dimensions: Sequence[str] = (),
-        planned: Sequence[Metric] = (),
+        dimensions: Sequence[str],
+        planned: Sequence[Metric],
     ) -> None:
         self.sources = sources
         self.planned = [m for m in planned if isinstance(m, Simple)]
@@ -598,10 +598,12 @@ class _Computation:
         key = (metric.table, metric.anchor, metric.entity)
         if key not in self._entity_cells:
             counted = sorted(
-                m.column
-                for m in self.planned
-                if m.agg == "count_entities" and m.where is None and m.column
-                if (m.table, m.anchor, m.entity) == key
+                {
+                    m.column
+                    for m in self.planned
+                    if m.agg == "count_entities" and m.where is None and m.column
+                    if (m.table, m.anchor, m.entity) == key
+                }
             )
             finest = self._finest_grain(metric.table, grain)
             columns = {metric.anchor, metric.entity, *counted}
