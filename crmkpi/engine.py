@@ -310,6 +310,7 @@ def _guarded(value: nw.Expr, condition: nw.Expr | None) -> nw.Expr:
 # Floats added up in whatever order parallel group_by sees them differ in the last bits from
 # run to run; sums in a wide decimal are exact, so reruns are byte-identical.
 EXACT = nw.Decimal(38, 9)
+_EXACT = pl.Decimal(38, 9)  # the same, for the frames assembled in Polars
 
 
 def _exact_sum(value: nw.Expr) -> nw.Expr:
@@ -375,6 +376,7 @@ class _Computation:
         self._placed: dict[tuple[str, str], pl.DataFrame] = {}
         self._rollable: dict[str, bool] = {}  # by metric: see _settle_rollups, _stays_in_cell
         self._finest_retained: dict[str, pl.DataFrame] = {}
+        self._finest_stock: dict[str, pl.DataFrame] = {}
         # (table, anchor, column) whose values each fall in one finest cell
         self._disjoint: set[tuple[str, str, str]] = set()
         # by (table, anchor, entity): see _finest_entities
@@ -621,7 +623,18 @@ class _Computation:
         return _Grain(tuple(d for d in self.dimensions if d in supplied) or grain.dims)
 
     def stock(self, metric: Stock, grain: _Grain) -> pl.DataFrame:
-        """Net openings per period (openings before the grid in period -1), as two passes."""
+        """Net openings per period (openings before the grid in period -1). They are sums: found
+        once at the finest grain and summed per grain, in decimals, so exactly."""
+        finest = self._finest_grain(metric.table, grain)
+        if metric.name not in self._finest_stock:
+            self._finest_stock[metric.name] = self._net_openings(metric, finest)
+        net = self._finest_stock[metric.name]
+        if grain.keys != finest.keys:
+            net = net.group_by(grain.keys).agg(pl.col("__net").sum())
+        return net.with_columns(pl.col("__net").cast(pl.Float64))
+
+    def _net_openings(self, metric: Stock, grain: _Grain) -> pl.DataFrame:
+        """Openings less closings per cell, as two passes."""
         source = self.sources[metric.table]
         frame = source.frame
         total = _exact_sum(metric.value(self.ctx)) if metric.value else nw.len()
@@ -654,7 +667,7 @@ class _Computation:
         return (
             pl.concat(
                 [
-                    p.with_columns(pl.col(KEY).cast(pl.Int32), pl.col("__net").cast(pl.Float64))
+                    p.with_columns(pl.col(KEY).cast(pl.Int32), pl.col("__net").cast(_EXACT))
                     for p in parts
                 ]
             )
