@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -372,15 +372,10 @@ class _Computation:
         self.sources = sources
         self.planned = [m for m in planned if isinstance(m, Simple)]
         self.dimensions = tuple(dimensions)
-        self._finest: dict[tuple[str, str], pl.DataFrame] = {}
-        self._placed: dict[tuple[str, str], pl.DataFrame] = {}
+        self._built: dict[tuple[str, ...], pl.DataFrame] = {}  # see _once
         self._rollable: dict[str, bool] = {}  # by metric: see _settle_rollups, _stays_in_cell
-        self._finest_retained: dict[str, pl.DataFrame] = {}
-        self._finest_stock: dict[str, pl.DataFrame] = {}
         # (table, anchor, column) whose values each fall in one finest cell
         self._disjoint: set[tuple[str, str, str]] = set()
-        # by (table, anchor, entity): see _finest_entities
-        self._entity_cells: dict[tuple[str, str, str], pl.DataFrame] = {}
         self.backend = backend
         self.calendar = calendar
         self.calendar_lazy = backend.lazy(
@@ -388,20 +383,28 @@ class _Computation:
         )
         self.ctx = ctx
 
+    def _once(self, key: tuple[str, ...], build: Callable[[], pl.DataFrame]) -> pl.DataFrame:
+        """`build()` the first time `key` is asked for, the same frame afterwards: what is
+        found once per source (or metric) and reused by every grain."""
+        if key not in self._built:
+            self._built[key] = build()
+        return self._built[key]
+
     def _periods_of(self, source: Source, anchor: str) -> pl.DataFrame:
         """Each row's period by its anchor date (null outside the grid, so after as-of): the
         calendar join done once per source and anchor, not once per grain and metric group."""
-        key = (source.name, anchor)
-        if key not in self._placed:
+
+        def place() -> pl.DataFrame:
             dates = source.frame.select(_date(source.frame, anchor).alias("__date"))
-            self._placed[key] = dates.join(
+            return dates.join(
                 self.calendar.select("date", KEY, "period_start", "period_end"),
                 left_on="__date",
                 right_on="date",
                 how="left",
                 maintain_order="left",
             ).drop("__date")
-        return self._placed[key]
+
+        return self._once(("placed", source.name, anchor), place)
 
     def _facts(self, source: Source, anchor: str, columns: set[str], grain: _Grain) -> Any:
         """The source's rows with their period (rows outside the grid fall out)."""
@@ -472,12 +475,9 @@ class _Computation:
     def _finest_parts(self, metrics: list[Simple], finest: _Grain) -> pl.DataFrame:
         """The parts aggregated at the finest grain, once per source and anchor: the additive
         ones and the distinct counts (a rollup candidate, and the finest grain's own value)."""
-        first = metrics[0]
-        key = (first.table, first.anchor)
-        if key not in self._finest:
-            at_finest = [m for m in metrics if m.agg in (*_ADDITIVE, "n_unique")]
-            self._finest[key] = self._aggregate(at_finest, finest)
-        return self._finest[key]
+        at_finest = [m for m in metrics if m.agg in (*_ADDITIVE, "n_unique")]
+        key = ("finest", metrics[0].table, metrics[0].anchor)
+        return self._once(key, lambda: self._aggregate(at_finest, finest))
 
     def _aggregate(self, metrics: list[Simple], grain: _Grain) -> pl.DataFrame:
         """ONE group_by for all the given metrics of a source and anchor."""
@@ -542,9 +542,9 @@ class _Computation:
         its own finest cell: the finest counts are summed instead of joined again per grain."""
         finest = self._finest_grain(metric.table, grain)
         if metric.where is None and finest.dims and self._stays_in_cell(metric, grain):
-            if metric.name not in self._finest_retained:
-                self._finest_retained[metric.name] = self._retained_in(metric, finest)
-            at_finest = self._finest_retained[metric.name]
+            at_finest = self._once(
+                ("retained", metric.name), lambda: self._retained_in(metric, finest)
+            )
             if grain.keys == finest.keys:
                 return at_finest
             parts = pl.col(metric.name + _NUM, metric.name + _DEN)
@@ -597,8 +597,10 @@ class _Computation:
         values of each column that a planned unconditional count_entities metric counts there.
         One pass serves all of them, and its rows are the presence pairs retention needs."""
         assert metric.entity
-        key = (metric.table, metric.anchor, metric.entity)
-        if key not in self._entity_cells:
+        entity = metric.entity
+        key = (metric.table, metric.anchor, entity)
+
+        def count() -> pl.DataFrame:
             counted = sorted(
                 {
                     m.column
@@ -608,14 +610,15 @@ class _Computation:
                 }
             )
             finest = self._finest_grain(metric.table, grain)
-            columns = {metric.anchor, metric.entity, *counted}
+            columns = {metric.anchor, entity, *counted}
             facts = self._facts(self.sources[metric.table], metric.anchor, columns, finest)
             found = [_distinct(nw.col(c)).alias(_DISTINCT + c) for c in counted]
-            by_entity = facts.group_by([*finest.keys, metric.entity])
-            self._entity_cells[key] = self.backend.collect(
+            by_entity = facts.group_by([*finest.keys, entity])
+            return self.backend.collect(
                 by_entity.agg(*found) if found else by_entity.agg(nw.len().alias("__rows"))
             )
-        return self._entity_cells[key]
+
+        return self._once(("entities", *key), count)
 
     def _finest_grain(self, table: str, grain: _Grain) -> _Grain:
         """The run's finest grain that the table's dimensions reach."""
@@ -626,9 +629,7 @@ class _Computation:
         """Net openings per period (openings before the grid in period -1). They are sums: found
         once at the finest grain and summed per grain, in decimals, so exactly."""
         finest = self._finest_grain(metric.table, grain)
-        if metric.name not in self._finest_stock:
-            self._finest_stock[metric.name] = self._net_openings(metric, finest)
-        net = self._finest_stock[metric.name]
+        net = self._once(("stock", metric.name), lambda: self._net_openings(metric, finest))
         if grain.keys != finest.keys:
             net = net.group_by(grain.keys).agg(pl.col("__net").sum())
         return net.with_columns(pl.col("__net").cast(pl.Float64))

@@ -6,6 +6,7 @@ Each expected value is worked out by hand in the comment beside it and written a
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -57,15 +58,20 @@ def test_order_metrics_group_lines_and_skip_cancelled_and_refunded() -> None:
     assert value(out, "gross_profit", "2024-01") == 80.0
 
 
+def _line(order_id: str, customer: str, day: str, rep: str, amount: float = 1.0) -> dict[str, Any]:
+    """A completed order line of the rollup tests."""
+    return dict(order_id=order_id, customer_id=customer, ordered_at=day, amount=amount, rep=rep)
+
+
 # Every order falls in one rep's cell, so the engine counts orders (and orders per customer) at
 # the finest grain and sums them per grain: a customer whose two orders went to two reps is a
 # repeat buyer in the total and in neither rep's cell.
 DISTINCT_ORDERS = [
-    dict(order_id="a", customer_id="c1", ordered_at="2024-01-05", amount=1.0, rep="r1"),
-    dict(order_id="b", customer_id="c1", ordered_at="2024-01-20", amount=1.0, rep="r2"),
-    dict(order_id="c", customer_id="c2", ordered_at="2024-01-10", amount=1.0, rep="r1"),
-    dict(order_id="d", customer_id="c2", ordered_at="2024-02-03", amount=1.0, rep="r1"),
-    dict(order_id="e", customer_id="c1", ordered_at="2024-02-10", amount=1.0, rep="r2"),
+    _line("a", "c1", "2024-01-05", "r1"),
+    _line("b", "c1", "2024-01-20", "r2"),
+    _line("c", "c2", "2024-01-10", "r1"),
+    _line("d", "c2", "2024-02-03", "r1"),
+    _line("e", "c1", "2024-02-10", "r2"),
 ]
 
 
@@ -102,11 +108,11 @@ def test_retention_sums_the_finest_cells_when_each_customer_keeps_one_rep(engine
     orders = frame(
         "orders",
         [
-            dict(order_id="a", customer_id="c1", ordered_at="2024-01-05", amount=1.0, rep="r1"),
-            dict(order_id="b", customer_id="c2", ordered_at="2024-01-06", amount=1.0, rep="r1"),
-            dict(order_id="c", customer_id="c3", ordered_at="2024-01-07", amount=1.0, rep="r2"),
-            dict(order_id="d", customer_id="c1", ordered_at="2024-02-05", amount=1.0, rep="r1"),
-            dict(order_id="e", customer_id="c3", ordered_at="2024-02-06", amount=1.0, rep="r2"),
+            _line("a", "c1", "2024-01-05", "r1"),
+            _line("b", "c2", "2024-01-06", "r1"),
+            _line("c", "c3", "2024-01-07", "r2"),
+            _line("d", "c1", "2024-02-05", "r1"),
+            _line("e", "c3", "2024-02-06", "r2"),
         ],
     )
     out = kpis({"customers": customers, "orders": orders}, period="month",
@@ -123,10 +129,10 @@ def test_retention_sums_the_finest_cells_when_each_customer_keeps_one_rep(engine
 # Order a's two lines went to two reps: its id is in two finest cells, so distinct counts cannot
 # be summed from the reps' cells and are counted at every grain.
 SPLIT_ORDERS = [
-    dict(order_id="a", customer_id="c1", ordered_at="2024-01-05", amount=1.0, rep="r1"),
-    dict(order_id="a", customer_id="c1", ordered_at="2024-01-05", amount=2.0, rep="r2"),
-    dict(order_id="b", customer_id="c1", ordered_at="2024-01-20", amount=4.0, rep="r1"),
-    dict(order_id="c", customer_id="c2", ordered_at="2024-01-10", amount=8.0, rep="r2"),
+    _line("a", "c1", "2024-01-05", "r1"),
+    _line("a", "c1", "2024-01-05", "r2", 2.0),
+    _line("b", "c1", "2024-01-20", "r1", 4.0),
+    _line("c", "c2", "2024-01-10", "r2", 8.0),
 ]
 
 
