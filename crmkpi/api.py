@@ -15,9 +15,9 @@ from typing import Any
 import polars as pl
 
 from crmkpi.calendar import Calendar
-from crmkpi.config import Config, resolve_config
+from crmkpi.config import Config, Settings, resolve_config
 from crmkpi.engine import DEFAULT_DIMENSIONS, ComputeOptions, ComputeResult, compute
-from crmkpi.errors import InvalidDataError
+from crmkpi.errors import ConfigError, InvalidDataError
 from crmkpi.load import LoadResult, load_all
 from crmkpi.metrics.settings import resolve_settings
 
@@ -31,6 +31,16 @@ def load_folder(
     if result.failures:
         raise result.failures[0].error
     return {name: table.frame for name, table in result.tables.items()}
+
+
+def check_as_of(as_of: dt.date, settings: Settings) -> None:
+    """An as-of outside the dates a row may carry (settings date_min..date_max) is a typo (78)."""
+    if not settings.date_min <= as_of <= settings.date_max:
+        raise ConfigError(
+            f"as_of: {as_of.isoformat()} is outside the accepted dates "
+            f"{settings.date_min.isoformat()}..{settings.date_max.isoformat()} "
+            "(settings date_min and date_max)"
+        )
 
 
 def options_for(
@@ -49,6 +59,8 @@ def options_for(
     if fiscal_year_start is not None:
         merged["fiscal_year_start"] = fiscal_year_start
     resolved = resolve_settings(merged)
+    if as_of is not None:
+        check_as_of(as_of, config.settings if config else Settings())
     calendar = Calendar(period, resolved["fiscal_year_start"], resolved["week_start"])
     return ComputeOptions(
         calendar=calendar,

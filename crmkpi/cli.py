@@ -114,14 +114,27 @@ def validate(
     """
 
     def run() -> int:
+        from crmkpi.metrics.settings import resolve_settings
+        from crmkpi.options import resolve_run_options, settings_from_env
+        from crmkpi.publish import OutputError, check_rejected_dir
+        from crmkpi.write import write_table
+
         cfg, folder = resolve_config(input_dir, config, preset)
+        # the checks compute makes before it reads: a config valid here runs there
+        resolve_run_options({}, os.environ, cfg.run)
+        resolve_settings({**cfg.settings.metric_settings, **settings_from_env(os.environ)})
+        if rejected_dir is not None:
+            check_rejected_dir(rejected_dir, folder)
         result = load_all(cfg, folder)
         typer.echo(render_text(result, strict, max_reject_rate), nl=False)
         if rejected_dir is not None:
-            rejected_dir.mkdir(parents=True, exist_ok=True)
-            for name, table in result.tables.items():
-                if table.rejected.height:
-                    table.rejected.write_csv(rejected_dir / f"{name}.csv", include_bom=True)
+            try:
+                rejected_dir.mkdir(parents=True, exist_ok=True)
+                for name, table in result.tables.items():
+                    if table.rejected.height:
+                        write_table(table.rejected, rejected_dir / f"{name}.csv", "csv", bom=True)
+            except OSError as exc:
+                raise OutputError(f"cannot write {rejected_dir}: {exc.strerror}") from exc
         return exit_code_of(result, strict, max_reject_rate)
 
     code = _guarded(run)

@@ -204,14 +204,30 @@ def _timezone(value: Any, where: str) -> str:
     return str(value)
 
 
+# Python codecs that are text codecs by name but cannot hold an export: they fail on every
+# byte (undefined), or encode labels and escapes, not a file's characters
+_NOT_FILE_ENCODINGS = {"undefined", "idna", "punycode", "unicode-escape", "raw-unicode-escape"}
+
+
 def _encoding(value: Any, where: str) -> str:
     import codecs
 
     _expect(value, str, where, "an encoding name such as 'utf-8' or 'gb18030'")
     try:
-        return codecs.lookup(value).name
+        info = codecs.lookup(value)
     except LookupError as exc:
         raise _fail(where, f"unknown encoding {value!r}") from exc
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_FILE_ENCODINGS:
+        raise _fail(
+            where,
+            f"{value!r} is not a text encoding of files; use one such as utf-8, gb18030, "
+            "utf-16 or cp1252",
+        )
+    return info.name
+
+
+# the largest max_file_mb: 1 TiB (a limit beyond any file one machine reads)
+MAX_FILE_MB_LIMIT = 1024 * 1024
 
 
 _READ_KEYS = {
@@ -271,8 +287,10 @@ def _read_options(raw: Mapping[str, Any], base: ReadOptions, where: str) -> Read
             changes["percent_scale"] = _choice(value, PERCENT_SCALES, at)
         elif key == "max_file_mb":
             _expect(value, (int, float), at, "a size in megabytes")
-            if value <= 0:
-                raise _fail(at, "must be positive")
+            if not 0 < value <= MAX_FILE_MB_LIMIT:  # also false for nan
+                raise _fail(
+                    at, f"must be a number of megabytes above 0, at most {MAX_FILE_MB_LIMIT}"
+                )
             changes["max_file_bytes"] = int(value * 1024 * 1024)
         elif key == "duplicate_headers":
             changes["duplicate_headers"] = _choice(value, DUPLICATE_HEADER_RULES, at)
@@ -441,6 +459,13 @@ def _source_config(
     if "file" not in raw:
         raise _fail(where, "needs `file` (a file name or glob, relative to the input folder)")
     files = _string_list(raw["file"], f"{where}.file")
+    for pattern in files:
+        if Path(pattern).is_absolute() or ".." in Path(pattern).parts or not pattern.strip():
+            raise _fail(
+                f"{where}.file",
+                f"{pattern!r}: files come from the input folder; give a name or glob relative "
+                "to it (no absolute path, no ..), or point the input folder elsewhere",
+            )
     contract = columns_of(name)
     columns: dict[str, ColumnSpec] = {}
     raw_columns = raw.get("columns", {})
@@ -486,6 +511,9 @@ def _source_config(
 
 
 _SETTINGS_KEYS = {"timezone", "date_min", "date_max"}
+# the widest date_min..date_max: CRM data lies well inside, and the calendar reaches a period
+# before and a year after them without leaving what a date can hold
+SETTINGS_DATE_RANGE = (date(1900, 1, 1), date(2199, 12, 31))
 
 
 def _settings(raw: Any) -> Settings:
@@ -503,6 +531,9 @@ def _settings(raw: Any) -> Settings:
                 except ValueError as exc:
                     raise _fail(at, "expected a date such as 1980-01-01") from exc
             changes[key] = _expect(value, date, at, "a date such as 1980-01-01")
+            if not SETTINGS_DATE_RANGE[0] <= value <= SETTINGS_DATE_RANGE[1]:
+                low, high = (d.isoformat() for d in SETTINGS_DATE_RANGE)
+                raise _fail(at, f"must lie within {low}..{high}")
         else:
             metric_settings[key] = value
     settings = Settings(**changes, metric_settings=metric_settings)

@@ -879,6 +879,18 @@ def _anchors(names: Sequence[str]) -> set[tuple[str, str]]:
     return anchors
 
 
+def _check_period_count(periods: pl.DataFrame, grain: str, max_periods: int) -> None:
+    """Refuse a run of more periods than `max_periods` before any aggregation: every period
+    costs a row per metric and breakdown, so a far as-of would run for hours."""
+    if periods.height > max_periods:
+        first, last = periods["period"][0], periods["period"][-1]
+        raise ConfigError(
+            f"settings.max_periods: {periods.height} {grain} periods from {first} to {last} "
+            f"is more than {max_periods}; check --as-of, choose a coarser --period, or raise "
+            "max_periods"
+        )
+
+
 def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> ComputeResult:
     """Compute the requested metrics (default: all) into DESIGN.md's tidy long table."""
     settings = resolve_settings(options.settings)
@@ -937,8 +949,9 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
             skipped[name] = f"written only at grains with {', '.join(absent)} (--by)"
     all_anchors = {(t, a) for t, a in _anchors(names) if t in frames}
     low, _ = _date_range(frames, all_anchors, as_of)
-    calendar = options.calendar.table(low or as_of, as_of)
     periods = options.calendar.periods(low or as_of, as_of)
+    _check_period_count(periods, options.calendar.grain, settings["max_periods"])
+    calendar = options.calendar.table(low or as_of, as_of)
     if adoption_inputs:
         base_frame = frames.get("customer_base")
         adoption = rep_adoption(

@@ -28,9 +28,15 @@ class ConfigError(CrmkpiError):
 
 
 class InputMissingError(CrmkpiError):
-    """A required input file or folder does not exist."""
+    """A required input file or folder does not exist or cannot be read (permission)."""
 
     exit_code = EXIT_INPUT_MISSING
+
+
+class InputReadError(CrmkpiError):
+    """An input exists but reading it failed (an I/O error of the disk or the network share)."""
+
+    exit_code = EXIT_IO_ERROR
 
 
 class InvalidDataError(CrmkpiError):

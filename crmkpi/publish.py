@@ -26,6 +26,7 @@ from types import FrameType
 
 from crmkpi.errors import EXIT_CANNOT_CREATE_OUTPUT, EXIT_IO_ERROR, EXIT_RETRY_LATER, CrmkpiError
 
+MANIFEST = "manifest.json"
 STAGING_PREFIX = ".staging-"
 RETIRED_PREFIX = ".retired-"
 _RENAME_EXCHANGE = 2
@@ -90,6 +91,64 @@ def run_lock(out: Path, since: str) -> Iterator[None]:
         yield
     finally:
         os.close(handle)
+
+
+def is_crmkpi_output(folder: Path) -> bool:
+    """A folder crmkpi published: it holds a manifest with crmkpi's own keys."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and {"run_id", "crmkpi_version"} <= manifest.keys()
+
+
+def output_folder(out: Path) -> Path:
+    """Where the outputs really go: a symlinked `--out` is followed, so the link stays and the
+    outputs land in its target (the staging folder and the lock sit beside the target)."""
+    return out.resolve() if out.is_symlink() else Path(os.path.abspath(out))
+
+
+def check_output_location(out: Path, inputs: Path, config_folder: Path | None = None) -> None:
+    """Refuse (exit 73), before anything is read or created, an output folder whose publishing
+    could destroy data that is not crmkpi's, or feed its outputs back in as inputs.
+
+    Publishing replaces the output folder whole, so it may be neither the input folder, nor
+    contain it, nor lie inside it; nor may it be or contain the config's folder (an output
+    folder beside the config, in a project folder, is fine). Paths are compared after resolving
+    symlinks. An existing folder that is not empty must be an earlier crmkpi output (its
+    manifest says so).
+    """
+    target = out.resolve()
+    guarded = [("input folder", inputs.resolve(), True)]
+    if config_folder is not None:
+        guarded.append(("config's folder", config_folder.resolve(), False))
+    for role, folder, inside_too in guarded:
+        if guarded_overlap(target, folder, inside_too):
+            raise OutputError(
+                f"output folder {out} overlaps the {role} {folder}: publishing replaces the "
+                "output folder whole, so it must lie outside the inputs; choose another --out"
+            )
+    if target.is_dir() and any(target.iterdir()) and not is_crmkpi_output(target):
+        raise OutputError(
+            f"output folder {out} exists, is not empty and holds no crmkpi manifest; crmkpi "
+            "replaces only folders it wrote itself: choose an empty or new folder"
+        )
+
+
+def guarded_overlap(target: Path, folder: Path, inside_too: bool) -> bool:
+    """`target` is `folder`, contains it, or (with `inside_too`) lies inside it."""
+    return folder.is_relative_to(target) or (inside_too and target.is_relative_to(folder))
+
+
+def check_rejected_dir(folder: Path, inputs: Path) -> None:
+    """`validate --rejected-dir`: a folder outside the inputs, not an existing file (exit 73)."""
+    if guarded_overlap(folder.resolve(), inputs.resolve(), inside_too=True):
+        raise OutputError(
+            f"--rejected-dir {folder} overlaps the input folder {inputs}: rejected files would "
+            "be read as inputs by the next run; choose a folder outside it"
+        )
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"--rejected-dir {folder} exists and is not a folder")
 
 
 def check_writable(out: Path) -> None:

@@ -34,10 +34,13 @@ from crmkpi.logs import log
 from crmkpi.metrics.settings import resolve_settings
 from crmkpi.profiles import churn_risk, cohorts, day_purchases, rfm
 from crmkpi.publish import (
+    MANIFEST,
     Staging,
+    check_output_location,
     check_writable,
     clean_abort,
     clean_leftovers,
+    output_folder,
     run_lock,
     staged,
     swap_in,
@@ -45,8 +48,6 @@ from crmkpi.publish import (
 from crmkpi.report import as_dict, table_status
 from crmkpi.views import customer_base
 from crmkpi.write import write_table
-
-MANIFEST = "manifest.json"
 
 
 @dataclass
@@ -184,7 +185,9 @@ def execute(
         opts = resolve_run_options(cli, env, config.run)
         settings = {**config.settings.metric_settings, **settings_from_env(env)}
         resolve_settings(settings)
-        out = Path(opts["out"])
+        shown_out = Path(opts["out"])
+        check_output_location(shown_out, folder, config.path.parent if config.path else None)
+        out = output_folder(shown_out)
         check_writable(out)
     with run_lock(out, started), clean_abort():
         clean_leftovers(out)
@@ -241,7 +244,7 @@ def execute(
         metrics_computed=len(result.computed),
         metrics_skipped=len(result.skipped),
         rows_rejected=rejected,
-        outputs=[str(out / o["path"]) for o in outputs] + [str(out / MANIFEST)],
+        outputs=[str(shown_out / o["path"]) for o in outputs] + [str(shown_out / MANIFEST)],
     )
 
 

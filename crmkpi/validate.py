@@ -269,6 +269,12 @@ def _without_rows(records: pl.DataFrame, failures: pl.DataFrame) -> pl.DataFrame
     return records.filter(~pl.col(ROW_ID).is_in(failures[ROW_ID].implode()))
 
 
+def _data_column(header: str) -> str:
+    """A source header named like a quarantine column (`reason`, `check`, ...) keeps its cells
+    under `<header> (source)`, so the file's own column and crmkpi's never clash."""
+    return f"{header} (source)" if header in (*REJECT_COLUMNS, "raw_record") else header
+
+
 def _rejected_rows(
     raws: list[RawFile], mapped: list[MappedFile], failures: pl.DataFrame
 ) -> pl.DataFrame:
@@ -286,9 +292,15 @@ def _rejected_rows(
     for raw, m in zip(raws, mapped, strict=True):
         if per_row.height == 0 and raw.rejected.height == 0:
             continue
-        rows = raw.frame.with_columns(m.frame[ROW_ID]).join(per_row, on=ROW_ID, how="inner")
+        cells = raw.frame.select(
+            *(pl.col(h).cast(pl.String).alias(_data_column(h)) for h in raw.headers),
+            SOURCE_FILE,
+            SOURCE_LINE,
+            m.frame[ROW_ID],
+        )
+        rows = cells.join(per_row, on=ROW_ID, how="inner")
         text = rows.select(
-            *(pl.col(h).cast(pl.String) for h in raw.headers),
+            *(_data_column(h) for h in raw.headers),
             pl.col(SOURCE_FILE).alias("source_file"),
             pl.col(SOURCE_LINE).alias("source_line"),
             "column",

@@ -128,7 +128,7 @@ def test_default_without_map() -> None:
         ({"footer": "sometimes"}, "tables.deals.footer", "'sometimes' is not one of"),
         ({"delimiter": ";;"}, "tables.deals.delimiter", "one character"),
         ({"header_row": -1}, "tables.deals.header_row", "must be 0"),
-        ({"max_file_mb": 0}, "tables.deals.max_file_mb", "must be positive"),
+        ({"max_file_mb": 0}, "tables.deals.max_file_mb", "must be a number of megabytes above 0"),
         ({"required": "yes"}, "tables.deals.required", "true or false"),
         ({"dayfirst": "no"}, "tables.deals.dayfirst", "true or false"),
     ],

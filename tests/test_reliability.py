@@ -1016,7 +1016,7 @@ def test_V20_long_cell_truncated_with_marker_on_xlsx_output(tmp_path: Path) -> N
     rows = fx.inject(fx.sample_rows(), 0, "Opportunity Owner", owner)
     fx.write_csv(tmp_path / "deals.csv", rows)
     fx.write_config(tmp_path, deals())
-    out = tmp_path / "out"
+    out = tmp_path.with_name(tmp_path.name + "-out")  # outputs lie outside the input folder
     args = ["--out", str(out), "--by", "rep", "--metrics", "deals_created", "--format", "xlsx,csv"]
     result = runner.invoke(app, ["compute", str(tmp_path), *args])
     assert result.exit_code == 0, result.stderr

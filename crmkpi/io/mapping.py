@@ -171,6 +171,36 @@ def _apply_value_map(
     return keyed, errors
 
 
+def _fits(dtype: pl.DataType, kind: str) -> bool:
+    """Whether a typed (Parquet) column can hold values of a parse kind; text always can."""
+    if dtype in (pl.String, pl.Null, pl.Categorical) or isinstance(dtype, pl.Enum):
+        return True
+    if dtype.is_nested() or dtype in (pl.Binary, pl.Object):
+        return False
+    if kind in ("date", "datetime"):
+        return dtype == pl.Date or isinstance(dtype, pl.Datetime)
+    if kind in ("money", "float", "percent", "int"):
+        return dtype.is_numeric()
+    if kind == "duration":
+        return isinstance(dtype, pl.Duration) or dtype.is_numeric()
+    if kind == "bool":
+        return dtype == pl.Boolean or dtype.is_numeric()
+    return True  # text and ids: any plain value reads as text
+
+
+def _check_physical_type(raw: RawFile, header: str, name: str, kind: str) -> None:
+    """A typed column of the wrong kind (a list of amounts, dates stored as integers) is a
+    property of the file, not of its rows: the file is rejected naming both types."""
+    dtype = raw.frame[header].dtype
+    if not _fits(dtype, kind):
+        raise FileRejectedError(
+            str(raw.path),
+            "wrong_type",
+            f"{name} needs {kind} values (or text), the file's column is {dtype}",
+            column=header,
+        )
+
+
 def map_file(raw: RawFile, table: TableConfig, settings: Settings, first_row: int) -> MappedFile:
     """Build the canonical columns of `table` from one raw file (see module docstring)."""
     contract = columns_of(table.name)
@@ -190,6 +220,9 @@ def map_file(raw: RawFile, table: TableConfig, settings: Settings, first_row: in
                 if name in table.columns or (name in contract and contract[name].required):
                     missing_sources.append(name)
                 continue
+            kind = spec.parse or (contract[name].parse_kind if name in contract else "text")
+            for header in headers:
+                _check_physical_type(raw, header, name, kind)
             used.update(headers)
             chosen[name] = headers[0]
             values = _source_text(raw.frame, headers, null_values)

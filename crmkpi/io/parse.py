@@ -122,6 +122,7 @@ _ERROR_MESSAGES: dict[str, str] = {
     "ambiguous_number": "thousands and decimal separators do not fit the configured decimal mark",
     "unparseable_int": "not a whole number",
     "int_out_of_range": "a whole number too large to store",
+    "number_out_of_range": "an amount too large to sum exactly (1e18 or more)",
     "unparseable_percent": "not a percentage",
     "ambiguous_percent": "a bare number in a column that otherwise uses %",
     "unparseable_bool": "not a yes/no value",
@@ -1211,6 +1212,24 @@ def _parse_per_distinct_value(
     return Parsed(values=joined["v"].alias(values.name), errors=joined["e"].alias(values.name))
 
 
+# Amounts are summed as Decimal(38, 9) (29 digits before the point): values from 1e18 leave
+# room for a billion rows, and nothing a CRM records comes near them
+MAX_ABS_NUMBER = 1e18
+
+
+def _within_range(kind: str, values: pl.Series, errors: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """Money and plain numbers too large to sum exactly are quarantined, not a compute error."""
+    if kind not in ("money", "float"):
+        return values, errors
+    huge = (values.cast(pl.Float64).abs() >= MAX_ABS_NUMBER).fill_null(False)
+    if not huge.any():
+        return values, errors
+    errors = _first_error(
+        errors.cast(pl.String), _codes(len(values), (huge, "number_out_of_range"))
+    )
+    return _fail(values, huge), errors
+
+
 def parse_series(values: pl.Series, kind: str, options: ParseOptions = ParseOptions()) -> Parsed:
     """Parse one source column into the canonical type of `kind`."""
     if (
@@ -1232,7 +1251,7 @@ def parse_series(values: pl.Series, kind: str, options: ParseOptions = ParseOpti
     if values.dtype != pl.String:
         typed = _parse_typed(values, kind, options)
         if typed is not None:
-            typed_values, typed_errors = typed
+            typed_values, typed_errors = _within_range(kind, *typed)
             return Parsed(
                 values=typed_values.cast(dtype).alias(name),
                 errors=typed_errors.cast(pl.String).alias(name),
@@ -1246,7 +1265,7 @@ def parse_series(values: pl.Series, kind: str, options: ParseOptions = ParseOpti
         excel = text.is_in(sorted(EXCEL_ERROR_LITERALS)).fill_null(False)
         early = _codes(len(values), (control, "control_char"), (excel, "excel_error"))
         clean = _fail(text, early.is_not_null())
-    parsed, errors = _parse_with_fast_path(clean, kind, options)
+    parsed, errors = _within_range(kind, *_parse_with_fast_path(clean, kind, options))
     errors = _first_error(early, _fail(errors, clean.is_null()))
     parsed = _fail(parsed.cast(dtype), errors.is_not_null())
     return Parsed(values=parsed.alias(name), errors=errors.alias(name))

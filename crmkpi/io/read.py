@@ -17,7 +17,8 @@ import re
 import stat
 import unicodedata
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import unescape
@@ -26,11 +27,16 @@ import numpy as np
 import polars as pl
 
 from crmkpi.config import ReadOptions
-from crmkpi.errors import FileRejectedError, InputUnstableError
+from crmkpi.errors import FileRejectedError, InputMissingError, InputReadError, InputUnstableError
 
 SOURCE_FILE = "_source_file"
 SOURCE_LINE = "_source_line"
 RAW_RECORD = "_raw_record"
+# the names of crmkpi's bookkeeping columns beside a file's own (read, mapping, validation); a
+# source header may not take one, or its cells would be overwritten
+RESERVED_HEADERS = frozenset(
+    {SOURCE_FILE, SOURCE_LINE, RAW_RECORD, "_row", "_skipped", "_file_index"}
+)
 HEADER_SEARCH_ROWS = 20
 EXCEL_MAX_ROWS = 1_048_576
 XLSX_MAX_UNCOMPRESSED_BYTES = 2 * 1024**3
@@ -123,6 +129,17 @@ def expand_patterns(folder: Path, patterns: Iterable[str]) -> list[Path]:
         for match in sorted(folder.glob(pattern)):
             found[match] = None
     return sorted(found, key=lambda p: p.name)
+
+
+@contextmanager
+def reading(path: Path) -> Iterator[None]:
+    """An input that cannot be read: 66 when permission is denied, 74 on an I/O error."""
+    try:
+        yield
+    except PermissionError as exc:
+        raise InputMissingError(f"{path}: not_readable: permission denied") from exc
+    except OSError as exc:
+        raise InputReadError(f"{path}: read_error: {exc.strerror or type(exc).__name__}") from exc
 
 
 def check_regular_file(path: Path, root: Path, max_bytes: int) -> os.stat_result:
@@ -308,6 +325,26 @@ class _Records:
     fields: np.ndarray
 
 
+def _bare_cr_to_lf(buf: bytes, quote: str | None) -> bytes:
+    """A CR not followed by LF, outside quotes, ends a line (old Mac exports, and CR-only
+    stretches pasted into LF files); inside a quoted field it stays part of the text. The
+    buffer keeps its length, so byte offsets stay valid."""
+    data = np.frombuffer(buf, dtype=np.uint8)
+    carriage = np.flatnonzero(data == 13)
+    if carriage.size == 0:
+        return buf
+    following = data[np.minimum(carriage + 1, data.size - 1)]
+    bare = carriage[(following != 10) | (carriage == data.size - 1)]
+    if quote and bare.size:
+        quotes = np.flatnonzero(data == ord(quote))
+        bare = bare[np.searchsorted(quotes, bare) % 2 == 0]
+    if bare.size == 0:
+        return buf
+    fixed = data.copy()
+    fixed[bare] = 10
+    return fixed.tobytes()
+
+
 def _split_records(buf: bytes, delimiter: str, quote: str | None, path: Path) -> _Records:
     data = np.frombuffer(buf, dtype=np.uint8)
     newlines = np.flatnonzero(data == 10)
@@ -379,10 +416,9 @@ def read_csv_file(
 ) -> RawFile:
     """Read a delimited text file into text cells; see the module docstring."""
     buf, encoding = decode_to_utf8(data, options.encoding, path)
-    if b"\n" not in buf and b"\r" in buf:
-        buf = buf.replace(b"\r", b"\n")
     delimiter = options.delimiter or ("\t" if path.suffix.lower() == ".tsv" else ",")
     quote: str | None = '"'
+    buf = _bare_cr_to_lf(buf, quote if delimiter != "whitespace" else None)
     if delimiter == "whitespace":
         buf, delimiter, quote = _whitespace_to_csv(buf), ",", None
     first_line = buf.split(b"\n", 1)[0].strip()
@@ -1066,11 +1102,11 @@ def read_parquet_file(path: Path, data: bytes) -> RawFile:
         frame = pl.read_parquet(io.BytesIO(data))
     except Exception as exc:  # pyarrow/polars raise several types for corrupt files
         raise FileRejectedError(str(path), "corrupt_parquet", str(exc).splitlines()[0]) from exc
+    headers = frame.columns
     frame = frame.with_columns(
         pl.lit(str(path)).alias(SOURCE_FILE),
         pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(SOURCE_LINE),
     )
-    headers = [c for c in frame.columns if c not in (SOURCE_FILE, SOURCE_LINE)]
     return RawFile(path, "parquet", "", frame, headers)
 
 
@@ -1188,9 +1224,10 @@ def _decode_head(head: bytes, encoding: str, final: bool, path: Path) -> str:
 
 def read_header_sample(path: Path, root: Path, options: ReadOptions) -> HeaderSample:
     """The first rows of one file (read_file's checks, not its work): which export is this?"""
-    info = check_regular_file(path, root, options.max_file_bytes)
-    with path.open("rb") as handle:
-        head = handle.read(SNIFF_BYTES)
+    with reading(path):
+        info = check_regular_file(path, root, options.max_file_bytes)
+        with path.open("rb") as handle:
+            head = handle.read(SNIFF_BYTES)
     file_format = detect_format(path, head[:64])
     if file_format == "parquet":
         try:
@@ -1249,9 +1286,10 @@ def read_file(path: Path, root: Path, options: ReadOptions, expected_headers: se
     The file is read once into memory; its size and modification time are compared before and
     after, so a file still being written is refused as unstable (retry later) rather than half read.
     """
-    before = check_regular_file(path, root, options.max_file_bytes)
-    data = path.read_bytes()
-    after = path.stat()
+    with reading(path):
+        before = check_regular_file(path, root, options.max_file_bytes)
+        data = path.read_bytes()
+        after = path.stat()
     if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or len(
         data
     ) != after.st_size:
@@ -1266,5 +1304,14 @@ def read_file(path: Path, root: Path, options: ReadOptions, expected_headers: se
         raw = read_parquet_file(path, data)
     else:
         raw = read_csv_file(path, options, expected_headers, data)
+    reserved = [h for h in raw.headers if h in RESERVED_HEADERS]
+    if reserved:
+        raise FileRejectedError(
+            str(path),
+            "reserved_header",
+            "crmkpi keeps its own bookkeeping under this name; rename the column in the "
+            "export (or map it by position with header_row = 0)",
+            column=reserved[0],
+        )
     raw.sha256 = hashlib.sha256(data).hexdigest()
     return raw

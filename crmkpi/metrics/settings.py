@@ -66,6 +66,14 @@ SETTINGS: dict[str, Setting] = {
             "closed or created",
         ),
         Setting(
+            "max_periods",
+            5000,
+            "most periods a run may hold, from the first dated row to as-of (a run past it is "
+            "refused before computing: an as-of years ahead at --period day is a typo, not work)",
+            _positive_int,
+            "a positive whole number of periods",
+        ),
+        Setting(
             "inactivity_days",
             365,
             "a customer without a churn date churns this many days after the last order",
