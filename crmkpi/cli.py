@@ -1,4 +1,5 @@
-"""The `crmkpi` command line. Commands only parse options and call the library."""
+"""The `crmkpi` command line. Commands only parse options and call the library, which they
+import when they run, so `crmkpi --help` does not wait for the engine to load."""
 
 from __future__ import annotations
 
@@ -7,12 +8,11 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from crmkpi import __version__
-from crmkpi.config import resolve_config
 from crmkpi.errors import (
     EXIT_INVALID_DATA,
     EXIT_OK,
@@ -20,14 +20,16 @@ from crmkpi.errors import (
     CrmkpiError,
     InputMissingError,
 )
-from crmkpi.load import LoadResult, load_all
-from crmkpi.report import render_text, table_status
+
+if TYPE_CHECKING:  # the engine is imported by the commands that use it: `--help` stays fast
+    from crmkpi.load import LoadResult
 
 app = typer.Typer(
     help="Batch CRM analytics: validated CRM exports in, every KPI by period, segment and rep out.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # plain help: no markup eats "[input]", and no rich import on --help
 )
 T = TypeVar("T")
 
@@ -70,6 +72,8 @@ def _guarded(action: Callable[[], T]) -> T:
 
 def exit_code_of(result: LoadResult, strict: bool, max_reject_rate: float) -> int:
     """66 when a required input is missing, 65 for unusable data or thresholds, else 0."""
+    from crmkpi.report import table_status
+
     codes = [f.error.exit_code for f in result.failures]
     if any(isinstance(f.error, InputMissingError) for f in result.failures):
         return InputMissingError.exit_code
@@ -114,9 +118,12 @@ def validate(
     """
 
     def run() -> int:
+        from crmkpi.config import resolve_config
+        from crmkpi.load import load_all
         from crmkpi.metrics.settings import resolve_settings
         from crmkpi.options import resolve_run_options, settings_from_env
         from crmkpi.publish import OutputError, check_rejected_dir
+        from crmkpi.report import render_text
         from crmkpi.write import write_table
 
         cfg, folder = resolve_config(input_dir, config, preset)
@@ -229,29 +236,29 @@ def compute(
     input_dir: InputArg = None,
     period: Annotated[
         str | None,
-        typer.Option(help=r"day, week, month, quarter, year or all. \[default: quarter]"),
+        typer.Option(help="day, week, month, quarter, year or all. [default: quarter]"),
     ] = None,
     by: Annotated[
         list[str] | None,
         typer.Option(
             help="Breakdown dimension, repeatable: segment, region, rep, team, channel, "
-            r"product, category, source. \[default: segment and rep]"
+            "product, category, source. [default: segment and rep]"
         ),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option(help=r"Folder that receives the results. \[default: kpis]")
+        Path | None, typer.Option(help="Folder that receives the results. [default: kpis]")
     ] = None,
     file_format: Annotated[
         list[str] | None,
         typer.Option(
             "--format",
-            help=r"csv, parquet or xlsx, repeatable or comma-separated. \[default: csv,xlsx]",
+            help="csv, parquet or xlsx, repeatable or comma-separated. [default: csv,xlsx]",
         ),
     ] = None,
     metric: Annotated[
         list[str] | None,
         typer.Option(
-            "--metrics", help=r"Metrics to compute, repeatable or comma-separated. \[default: all]"
+            "--metrics", help="Metrics to compute, repeatable or comma-separated. [default: all]"
         ),
     ] = None,
     as_of: Annotated[
@@ -259,16 +266,16 @@ def compute(
         typer.Option(
             "--as-of",
             help="Cut-off date YYYY-MM-DD: later rows are not counted and "
-            r"its period is partial. \[default: the latest date in the data]",
+            "its period is partial. [default: the latest date in the data]",
         ),
     ] = None,
     config: ConfigOpt = None,
     preset: PresetOpt = None,
     engine: Annotated[
-        str | None, typer.Option(help=r"polars or duckdb (optional extra). \[default: polars]")
+        str | None, typer.Option(help="polars or duckdb (optional extra). [default: polars]")
     ] = None,
     fiscal_year_start: Annotated[
-        int | None, typer.Option(help=r"First month of the fiscal year, 1-12. \[default: 1]")
+        int | None, typer.Option(help="First month of the fiscal year, 1-12. [default: 1]")
     ] = None,
     strict: Annotated[
         bool | None, typer.Option("--strict", help="Fail on any quarantined row.")
@@ -277,32 +284,29 @@ def compute(
         float | None,
         typer.Option(
             "--max-reject-rate",
-            help="Fail a table whose quarantined share of rows read is above this. "
-            r"\[default: 0.05]",
+            help="Fail a table whose quarantined share of rows read is above this. [default: 0.05]",
         ),
     ] = None,
     lang: Annotated[
-        str | None, typer.Option(help=r"Titles of the workbook: en or zh. \[default: en]")
+        str | None, typer.Option(help="Titles of the workbook: en or zh. [default: en]")
     ] = None,
     bom: Annotated[
         bool | None,
-        typer.Option(
-            "--bom/--no-bom", help=r"UTF-8 BOM in CSV files (for Excel). \[default: --bom]"
-        ),
+        typer.Option("--bom/--no-bom", help="UTF-8 BOM in CSV files (for Excel). [default: --bom]"),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
     log_format: Annotated[
-        str | None, typer.Option(help=r"Log lines on stderr: text or json. \[default: text]")
+        str | None, typer.Option(help="Log lines on stderr: text or json. [default: text]")
     ] = None,
 ) -> None:
-    r"""Load the exports, compute every KPI by period and breakdown, write the results.
+    """Load the exports, compute every KPI by period and breakdown, write the results.
 
     Writes kpis.csv/.parquet/.xlsx, rfm, churn_risk and cohorts, rejected/<table>.csv and
     manifest.json (last) into --out, atomically: a reader never sees a partial file or a mix of
     two runs. Every option can also come from a CRMKPI_<OPTION> variable (CRMKPI_PERIOD,
-    CRMKPI_BY=segment,rep, ...) or from the \[run] table of crmkpi.toml; the command line wins,
-    then the environment, then the file. Metric settings: \[settings] or CRMKPI_SETTING_<NAME>.
+    CRMKPI_BY=segment,rep, ...) or from the [run] table of crmkpi.toml; the command line wins,
+    then the environment, then the file. Metric settings: [settings] or CRMKPI_SETTING_<NAME>.
     The last line on stdout is a JSON summary. Exit codes: 0 ok, 1 unexpected error, 2 usage,
     65 invalid data, 66 input missing, 73 cannot create output, 74 I/O error, 75 another run
     holds the lock, 78 bad config; 130/143 when interrupted.
@@ -331,12 +335,21 @@ def compute(
         summary = execute(input_dir, config, cli, os.environ, stderr_progress(quiet), preset)
     except CrmkpiError as exc:
         typer.echo(f"crmkpi: {exc}", err=True)
-        typer.echo(failure_summary(exc).line())
+        _print_summary(failure_summary(exc).line())
         raise typer.Exit(exc.exit_code) from exc
     except Exception as exc:  # a scheduler still gets its summary line; main() exits 1
-        typer.echo(failure_summary(exc).line())
+        _print_summary(failure_summary(exc).line())
         raise
-    typer.echo(summary.line())
+    _print_summary(summary.line())
+
+
+def _print_summary(line: str) -> None:
+    """The last stdout line. A reader that has gone away (`crmkpi compute ... | true`) does not
+    change the run's exit code: the outputs are published (or not) either way."""
+    try:
+        typer.echo(line)
+    except BrokenPipeError:
+        return
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ from crmkpi.io.read import (
     HeaderSample,
     RawFile,
     expand_patterns,
+    input_name,
     normalise_header,
     read_file,
     read_header_sample,
@@ -52,6 +53,8 @@ class LoadResult:
     # files recognised but not read (another layout's facts, a known export feeding no table,
     # a file that is no export of the preset's CRM), one sentence each
     notes: list[str] = field(default_factory=list)
+    # every file read, with its (size, mtime) then: `check_unchanged` before publishing
+    stamps: dict[Path, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def reports(self) -> list[TableReport]:
@@ -245,17 +248,24 @@ def load_table(
     raws: list[RawFile] = []
     reports: list[FileReport] = []
     seen: dict[str, str] = {}
+    stamps: dict[Path, tuple[int, int]] = {}
     for path in paths:
         raw = read_file(path, folder, source.read, expected)
         report = FileReport(
-            str(path), raw.sha256, raw.file_format, raw.encoding, raw.rows_read, raw.footer_rows
+            input_name(path, folder),
+            raw.sha256,
+            raw.file_format,
+            raw.encoding,
+            raw.rows_read,
+            raw.footer_rows,
         )
+        stamps[path] = raw.stamp
         if raw.sha256 in seen:
             report.duplicate_of = seen[raw.sha256]
             report.rows_read = 0
             reports.append(report)
             continue
-        seen[raw.sha256] = str(path)
+        seen[raw.sha256] = report.path
         raws.append(raw)
         reports.append(report)
     mapped = []
@@ -264,6 +274,7 @@ def load_table(
         mapped.append(map_file(raw, source, config.settings, first_row))
         first_row += raw.frame.height
     loaded = validate_table(table.name, raws, mapped, reports)
+    loaded.stamps = stamps
     loaded.report.warnings.extend(drift_warnings(raws))
     nothing = loaded.report.rows_used == 0 and loaded.report.rows_quarantined == 0
     if nothing and not source.allow_empty:
@@ -339,6 +350,7 @@ def load_all(config: Config, folder: Path, only: set[str] | None = None) -> Load
             continue
         if loaded is not None:
             result.tables[name] = loaded
+            result.stamps.update(loaded.stamps)
             loaded.report.warnings.extend(claims.warnings.get(name, []))
             if layout.layout is not None:
                 result.layouts[name] = layout.layout

@@ -42,7 +42,7 @@ def _choices(choices: tuple[str, ...]) -> Callable[[Any], list[str]]:
         bad = [i for i in items if i not in choices]
         if bad or not items:
             raise ValueError(f"expected some of {', '.join(choices)}")
-        return items
+        return list(dict.fromkeys(items))  # `--by rep --by rep` is one breakdown
 
     return check
 

@@ -12,7 +12,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from crmkpi.errors import (
     InputMissingError,
     InvalidDataError,
 )
+from crmkpi.io.read import check_unchanged, input_name
 from crmkpi.load import LoadResult, load_all
 from crmkpi.logs import log
 from crmkpi.metrics.settings import resolve_settings
@@ -46,27 +46,9 @@ from crmkpi.publish import (
     swap_in,
 )
 from crmkpi.report import as_dict, table_status
+from crmkpi.summary import Summary
 from crmkpi.views import customer_base
 from crmkpi.write import write_table
-
-
-@dataclass
-class Summary:
-    """What the last stdout line says, for schedulers."""
-
-    status: str
-    exit_code: int
-    run_id: str | None = None
-    as_of: str | None = None
-    periods: int = 0
-    metrics_computed: int = 0
-    metrics_skipped: int = 0
-    rows_rejected: int = 0
-    outputs: list[str] = field(default_factory=list)
-    message: str | None = None
-
-    def line(self) -> str:
-        return json.dumps(self.__dict__, ensure_ascii=False, sort_keys=False)
 
 
 class _Timer:
@@ -182,6 +164,7 @@ def execute(
     timer = _Timer(progress)
     with timer.stage("config"):
         config, folder = resolve_config(input_dir, config_path, preset)
+        config_name = input_name(config.path, folder) if config.path else None
         opts = resolve_run_options(cli, env, config.run)
         settings = {**config.settings.metric_settings, **settings_from_env(env)}
         resolve_settings(settings)
@@ -214,7 +197,7 @@ def execute(
         with staged(out, run_id) as staging:
             with timer.stage("write"):
                 outputs, neutralised, warnings = _write_all(
-                    staging, result.kpis, profiles, loaded, opts, run_id, result.as_of, config
+                    staging, result.kpis, profiles, loaded, opts, run_id, result.as_of, config_name
                 )
             manifest = _manifest(
                 run_id,
@@ -227,12 +210,13 @@ def execute(
                 warnings,
                 timer.seconds,
                 _previous_manifest(out),
-                config,
+                config_name,
             )
             staging.path(MANIFEST).write_text(
                 json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n",
                 encoding="utf-8",
             )
+            check_unchanged(loaded.stamps)
             swap_in(staging, run_id)
     rejected = sum(r.rows_quarantined for r in loaded.reports)
     return Summary(
@@ -288,7 +272,7 @@ def _write_all(
     opts: Mapping[str, Any],
     run_id: str,
     as_of: dt.date,
-    config: Config,
+    config_name: str | None,
 ) -> tuple[list[dict[str, Any]], int, list[str]]:
     """Every output file into the staging folder; returns (outputs, cells neutralised,
     warnings)."""
@@ -309,7 +293,7 @@ def _write_all(
                     opts["by"],
                     opts["lang"],
                     [as_dict(r) for r in loaded.reports],
-                    _run_info(run_id, as_of, opts, config),
+                    _run_info(run_id, as_of, opts, config_name),
                     created,
                 )
             elif fmt == "xlsx":
@@ -335,7 +319,7 @@ def _run_info(
     run_id: str,
     as_of: dt.date,
     opts: Mapping[str, Any],
-    config: Config,
+    config_name: str | None,
 ) -> list[tuple[str, Any]]:
     return [
         ("run id", run_id),
@@ -344,7 +328,7 @@ def _run_info(
         ("period", opts["period"]),
         ("breakdowns", ", ".join(opts["by"])),
         ("engine", opts["engine"]),
-        ("config", str(config.path) if config.path else "(none)"),
+        ("config", config_name or "(none)"),
     ]
 
 
@@ -359,7 +343,7 @@ def _manifest(
     warnings: list[str],
     timings: Mapping[str, float],
     previous: dict[str, Any] | None,
-    config: Config,
+    config_name: str | None,
 ) -> dict[str, Any]:
     inputs = _input_files(loaded)
     changed = None
@@ -376,7 +360,7 @@ def _manifest(
         "inputs_changed_since_previous_run": changed,
         "as_of": result.as_of.isoformat(),
         "crmkpi_version": __version__,
-        "config": str(config.path) if config.path else None,
+        "config": config_name,
         "options": {k: v for k, v in opts.items()},
         "settings": resolve_settings(settings),
         "inputs": inputs,

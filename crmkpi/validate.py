@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandera.polars as pa
 import polars as pl
@@ -80,6 +81,8 @@ class LoadedTable:
     frame: pl.DataFrame
     rejected: pl.DataFrame
     report: TableReport
+    # each file read: (size in bytes, modification time in ns) when it was read
+    stamps: dict[Path, tuple[int, int]] = field(default_factory=dict)
 
 
 def _drop_superseded(frame: pl.DataFrame, table: str, files: int) -> tuple[pl.DataFrame, int]:
@@ -231,8 +234,9 @@ def validate_table(
             known = report.unmapped_values.setdefault(column, [])
             known[:] = sorted(set(known) | set(values))[:MAX_LISTED_VALUES]
 
-    report.rows_skipped = int(combined[SKIPPED].sum()) if combined.height else 0
-    records = combined.filter(~pl.col(SKIPPED)) if report.rows_skipped else combined
+    skipped_rows = int(combined[SKIPPED].sum()) if combined.height else 0
+    records = combined.filter(~pl.col(SKIPPED)) if skipped_rows else combined
+    report.rows_skipped = skipped_rows + sum(r.blank_rows for r in raws)
     records, report.rows_deduplicated = _drop_superseded(records, table, len(mapped))
 
     parse_failures = _parse_failures(records, canonical)

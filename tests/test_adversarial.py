@@ -6,8 +6,13 @@ never run formulas. Each test is named after its case; `tests/test_fuzz.py` gene
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -23,6 +28,7 @@ from crmkpi.errors import (
     EXIT_INVALID_DATA,
     EXIT_OK,
 )
+from tests import factory as fx
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "sample_data"
@@ -336,9 +342,7 @@ def test_recursive_glob_never_reads_the_outputs(exports: Path, tmp_path: Path) -
     code, stdout = crmkpi("compute", exports, "--out", tmp_path / "kpis")
     assert code == EXIT_OK, stdout
     manifest = json.loads((tmp_path / "kpis" / "manifest.json").read_text(encoding="utf-8"))
-    assert [i["path"] for i in manifest["inputs"] if i["table"] == "orders"] == [
-        str(exports / "orders.csv")
-    ]
+    assert [i["path"] for i in manifest["inputs"] if i["table"] == "orders"] == ["orders.csv"]
 
 
 @pytest.mark.parametrize("header", ["reason", "check", "column", "source_line", "source_file"])
@@ -469,3 +473,142 @@ def test_unreadable_file_exits_66_or_74_naming_the_path(
     exit_code, stdout = crmkpi("compute", exports, "--out", exports.parent / "o")
     assert exit_code == code
     assert "orders.csv" in summary(stdout)["message"]
+
+
+# --- 5. faults around the process -----------------------------------------------------------------
+
+
+def _entry(*args: str | Path, **kwargs: Any) -> subprocess.Popen[str]:
+    """The console script as a scheduler starts it (`crmkpi ...`), in its own process."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "crmkpi.entry", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        **kwargs,
+    )
+
+
+def _wait_for_handlers(pid: int) -> None:
+    """Until the process catches SIGTERM (its entry point's first act, before any heavy import);
+    before that the interpreter itself is starting, a window crmkpi's code cannot close."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status = Path(f"/proc/{pid}/status").read_text()
+        caught = int(re.search(r"SigCgt:\s*([0-9a-f]+)", status).group(1), 16)  # type: ignore[union-attr]
+        if caught >> (signal.SIGTERM - 1) & 1:
+            return
+        time.sleep(0.005)
+    raise AssertionError("the entry point never installed its handlers")
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_while_modules_are_importing_exits_with_its_code_and_the_json_line(
+    exports: Path, signum: int, code: int
+) -> None:
+    process = _entry("compute", exports, "--out", exports.parent / "o")
+    _wait_for_handlers(process.pid)  # then the engine's modules take a second or more to import
+    process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == code, stderr
+    assert "Traceback" not in stderr
+    assert summary(stdout)["exit_code"] == code
+    assert not (exports.parent / "o").exists()
+
+
+def test_broken_stdout_pipe_after_publishing_exits_0(exports: Path) -> None:
+    out = exports.parent / "o"
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the summary line is printed: `... | true`
+    process = subprocess.run(
+        [sys.executable, "-m", "crmkpi.entry", "compute", str(exports), "--out", str(out)],
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+    os.close(write_end)
+    assert process.returncode == EXIT_OK, process.stderr
+    assert "Traceback" not in process.stderr
+    assert (out / "manifest.json").is_file()
+
+
+def test_help_and_version_do_not_import_the_engine() -> None:
+    """`crmkpi --help` answers in about 0.1 s because polars, pandera and pandas stay unloaded
+    (a timing would be flaky on a loaded machine; the imports decide it)."""
+    probe = (
+        "import sys, runpy\n"
+        "sys.argv = ['crmkpi', sys.argv[1]]\n"
+        "try:\n"
+        "    runpy.run_module('crmkpi.entry', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = sorted(m for m in ('polars', 'pandera', 'pandas', 'numpy') if m in sys.modules)\n"
+        "print('heavy:', heavy, file=sys.stderr)\n"
+    )
+    for flag in ("--help", "--version"):
+        ran = subprocess.run(
+            [sys.executable, "-c", probe, flag], capture_output=True, text=True, cwd=REPO
+        )
+        assert "heavy: []" in ran.stderr, (flag, ran.stderr)
+        assert "crmkpi" in ran.stdout
+
+
+def test_repeated_breakdown_is_one_breakdown(exports: Path) -> None:
+    out = exports.parent / "o"
+    code, _ = crmkpi(
+        "compute", exports, "--out", out, "--by", "rep", "--by", "rep", "--format", "csv"
+    )
+    assert code == EXIT_OK
+    grains = pl.read_csv(out / "kpis.csv", infer_schema=False)["grain"].unique().sort()
+    assert grains.to_list() == ["rep", "total"]
+
+
+# --- 3. row accounting ----------------------------------------------------------------------------
+
+
+def _deals_report(folder: Path, file: str, **options: str) -> Any:
+    result = fx.load(folder, fx.config_doc({"deals": fx.deals_table(file=file, **options)}))
+    assert not result.failures, [str(f.error) for f in result.failures]
+    report = result.tables["deals"].report
+    assert report.reconciles(), report
+    return report
+
+
+def test_blank_rows_are_skipped_and_counted_alike_in_csv_and_xlsx(tmp_path: Path) -> None:
+    rows = fx.sample_rows(20)
+    for folder in ("csv", "xlsx"):
+        (tmp_path / folder).mkdir()
+    empty = dict.fromkeys(fx.HEADERS, "")
+    spaces = dict.fromkeys(fx.HEADERS, "  ")
+    with_blanks = [*rows[:5], empty, *rows[5:10], spaces, *rows[10:]]
+    csv_file = fx.write_csv(tmp_path / "csv" / "deals.csv", with_blanks)
+    text = csv_file.read_text(encoding="utf-8").splitlines()
+    text.insert(15, "")  # and an empty line, as a text editor leaves it
+    csv_file.write_text("\n".join(text) + "\n", encoding="utf-8")
+    fx.write_xlsx(tmp_path / "xlsx" / "deals.xlsx", [*with_blanks[:14], empty, *with_blanks[14:]])
+    for folder, file in (("csv", "deals.csv"), ("xlsx", "deals.xlsx")):
+        report = _deals_report(tmp_path / folder, file)
+        counts = (report.rows_read, report.rows_used, report.rows_quarantined, report.rows_skipped)
+        assert counts == (23, 20, 0, 3), folder
+
+
+def test_cr_only_stretch_inside_lf_data_counts_every_record(tmp_path: Path) -> None:
+    rows = fx.sample_rows(1193)  # with the header: 1194 records
+    lines = fx.csv_text(rows).split("\n")
+    text = "\n".join(lines[:600]) + "\n" + "\r".join(lines[600:612]) + "\n" + "\n".join(lines[612:])
+    (tmp_path / "deals.csv").write_text(text, encoding="utf-8", newline="")
+    assert len(re.split(r"\r\n|\r|\n", text.rstrip("\n"))) == 1194  # counted independently
+    report = _deals_report(tmp_path, "deals.csv")
+    assert (report.rows_read, report.rows_used) == (1193, 1193)
+
+
+def test_utf16_without_bom_counts_every_record(tmp_path: Path) -> None:
+    rows = fx.sample_rows(1194)
+    fx.write_csv(tmp_path / "deals.csv", rows, encoding="utf-16-le", delimiter="\t")
+    data = (tmp_path / "deals.csv").read_bytes()
+    assert data.count("\n".encode("utf-16-le")) == 1195  # header + rows, counted independently
+    report = _deals_report(tmp_path, "deals.csv", encoding="utf-16-le", delimiter="tab")
+    assert (report.rows_read, report.rows_used) == (1194, 1194)

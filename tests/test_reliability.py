@@ -183,7 +183,7 @@ def test_F07_identical_file_twice_read_once(tmp_path: Path) -> None:
     assert_counts(table, rows_read=20, rows_used=20, rows_deduplicated=0, rows_quarantined=0)
     # the first by name is read, the other noted as its duplicate
     original, duplicate = table.report.files
-    assert {Path(original.path), Path(duplicate.path)} == {first, second}
+    assert {original.path, duplicate.path} == {first.name, second.name}
     assert original.duplicate_of is None and duplicate.duplicate_of == original.path
     assert original.sha256 == duplicate.sha256
     assert (original.rows_read, duplicate.rows_read) == (20, 0)
@@ -226,7 +226,7 @@ def test_F09_brackets_in_file_name_read_literally(tmp_path: Path, name: str, dec
     fx.write_csv(tmp_path / decoy, fx.sample_rows(25)[20:])
     table = loaded(fx.load(tmp_path, deals(file=name)))
     assert_counts(table, rows_read=20, rows_used=20)
-    assert set(table.frame["_source_file"]) == {str(tmp_path / name)}
+    assert set(table.frame["_source_file"]) == {name}
 
 
 @pytest.mark.parametrize("kind", ["symlink_outside", "dev_zero", "fifo", "directory"])

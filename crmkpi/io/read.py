@@ -74,10 +74,22 @@ class RawFile:
     rejected: pl.DataFrame = field(default_factory=lambda: _rejected_frame([], [], [], [], ""))
     excel_1904: bool = False
     blank_headers: list[str] = field(default_factory=list)
+    # (size in bytes, modification time in ns) when read: the run checks it again before publishing
+    stamp: tuple[int, int] = (0, 0)
+    # all-blank rows between the header and the last data row: read, counted, skipped
+    blank_rows: int = 0
 
     @property
     def rows_read(self) -> int:
-        return self.frame.height + self.rejected.height + self.footer_rows
+        return self.frame.height + self.rejected.height + self.footer_rows + self.blank_rows
+
+
+def _blank_cells(headers: Sequence[str]) -> pl.Expr:
+    """Rows whose every cell is empty or whitespace: one rule for CSV and XLSX, so an empty
+    row is skipped and counted (never quarantined in one format and dropped in the other)."""
+    return pl.all_horizontal(
+        pl.col(h).is_null() | (pl.col(h).cast(pl.String).str.strip_chars() == "") for h in headers
+    )
 
 
 def _rejected_frame(
@@ -476,6 +488,14 @@ def read_csv_file(
             line=int(records.lines[ragged[0]]),
         )
     frame = _frame_from_records(buf, records, good, headers, delimiter, quote, path)
+    blank = frame.select(_blank_cells(headers)).to_series()
+    ragged_blank = [not _record_text(buf, records, i).strip() for i in ragged]
+    ragged = ragged[~np.array(ragged_blank, dtype=bool)]
+    last = int(body[-1]) if body.size else header_index
+    empty_lines = int(np.count_nonzero(records.fields[header_index + 1 : last + 1] == 0))
+    blank_rows = int(blank.sum()) + sum(ragged_blank) + empty_lines
+    if blank_rows:
+        frame = frame.filter(~blank)
     rejected = _rejected_frame(
         [int(records.lines[i]) for i in ragged],
         [_record_text(buf, records, i) for i in ragged],
@@ -496,6 +516,7 @@ def read_csv_file(
         footer_rows,
         rejected,
         blank_headers=blank_headers,
+        blank_rows=blank_rows,
     )
 
 
@@ -969,7 +990,8 @@ def read_xlsx_file(
     grid = sheet.to_polars()
     grid = grid.with_columns(pl.Series(SOURCE_LINE, np.arange(first_row, first_row + grid.height)))
     cells = grid.drop(SOURCE_LINE)
-    nonblank = grid.filter(~pl.all_horizontal(pl.exclude(SOURCE_LINE).is_null()))
+    blank = grid.select(_blank_cells(cells.columns)).to_series()
+    nonblank = grid.filter(~blank)
     if nonblank.height == 0:
         raise FileRejectedError(str(path), "empty_file", "the sheet holds no rows")
     header_pos = _xlsx_header_position(nonblank, options, expected_headers, path)
@@ -990,6 +1012,10 @@ def read_xlsx_file(
     body, footer_rows = _strip_sheet_footer(body, headers, options.footer, path)
     frame = body.with_columns(pl.lit(str(path)).alias(SOURCE_FILE))
     _reject_summary_rows(frame, headers, path)
+    lines = grid[SOURCE_LINE].filter(blank)
+    first_line = nonblank[SOURCE_LINE][header_pos] if header_pos >= 0 else first_row - 1
+    last_line = frame[SOURCE_LINE].max() if frame.height else first_line
+    blank_rows = int(((lines > first_line) & (lines <= last_line)).sum())
     return RawFile(
         path,
         "xlsx",
@@ -1000,6 +1026,7 @@ def read_xlsx_file(
         footer_rows,
         excel_1904=info.excel_1904,
         blank_headers=blank_headers,
+        blank_rows=blank_rows,
     )
 
 
@@ -1280,6 +1307,31 @@ def _xlsx_head_rows(path: Path, options: ReadOptions) -> tuple[tuple[int, tuple[
 # --- entry point --------------------------------------------------------------------------------
 
 
+def input_name(path: Path, root: Path) -> str:
+    """How outputs name an input file: relative to the input folder, so the same exports copied
+    elsewhere give byte-identical outputs."""
+    return Path(os.path.relpath(path, root)).as_posix()
+
+
+def _unstable(path: Path) -> InputUnstableError:
+    return InputUnstableError(
+        f"{path}: input_unstable: the file changed while it was read; "
+        "is the export still being written? retry later"
+    )
+
+
+def check_unchanged(stamps: dict[Path, tuple[int, int]]) -> None:
+    """Refuse to publish results of files that changed after they were read (exit 75): an
+    export still being written would otherwise be counted half-way."""
+    for path, stamp in stamps.items():
+        try:
+            now = path.stat()
+        except OSError as exc:
+            raise _unstable(path) from exc
+        if (now.st_size, now.st_mtime_ns) != stamp:
+            raise _unstable(path)
+
+
 def read_file(path: Path, root: Path, options: ReadOptions, expected_headers: set[str]) -> RawFile:
     """Check, read and hash one input file.
 
@@ -1293,10 +1345,7 @@ def read_file(path: Path, root: Path, options: ReadOptions, expected_headers: se
     if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or len(
         data
     ) != after.st_size:
-        raise InputUnstableError(
-            f"{path}: input_unstable: the file changed while it was read; "
-            "is the export still being written? retry later"
-        )
+        raise _unstable(path)
     file_format = detect_format(path, data[:64])
     if file_format == "xlsx":
         raw = read_xlsx_file(path, options, expected_headers, data)
@@ -1314,4 +1363,8 @@ def read_file(path: Path, root: Path, options: ReadOptions, expected_headers: se
             column=reserved[0],
         )
     raw.sha256 = hashlib.sha256(data).hexdigest()
+    raw.stamp = (after.st_size, after.st_mtime_ns)
+    shown = pl.lit(input_name(path, root)).alias(SOURCE_FILE)
+    raw.frame = raw.frame.with_columns(shown)
+    raw.rejected = raw.rejected.with_columns(shown)
     return raw
