@@ -311,7 +311,7 @@ def compute(
     65 invalid data, 66 input missing, 73 cannot create output, 74 I/O error, 75 another run
     holds the lock, 78 bad config; 130/143 when interrupted.
     """
-    from crmkpi.logs import configure
+    from crmkpi.logs import configure, final_error_line
     from crmkpi.run import execute, failure_summary, stderr_progress
 
     cli = {
@@ -330,11 +330,12 @@ def compute(
         "log_format": log_format,
     }
     level = "quiet" if quiet else "verbose" if verbose else "info"
-    configure(level, log_format or os.environ.get("CRMKPI_LOG_FORMAT", "text"))
+    shown_as = log_format or os.environ.get("CRMKPI_LOG_FORMAT", "text")
+    configure(level, shown_as)
     try:
         summary = execute(input_dir, config, cli, os.environ, stderr_progress(quiet), preset)
     except CrmkpiError as exc:
-        typer.echo(f"crmkpi: {exc}", err=True)
+        typer.echo(final_error_line(str(exc), shown_as), err=True)
         _print_summary(failure_summary(exc).line())
         raise typer.Exit(exc.exit_code) from exc
     except Exception as exc:  # a scheduler still gets its summary line; main() exits 1

@@ -10,6 +10,7 @@ import sys
 from types import FrameType
 
 from crmkpi import __version__
+from crmkpi.logs import final_error_line
 from crmkpi.summary import Summary
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -36,7 +37,27 @@ def _silence_broken_stdout() -> None:
     os.close(devnull)
 
 
+def _log_format(args: list[str]) -> str:
+    """`--log-format` as given, before the command line is parsed (it may never be)."""
+    for i, arg in enumerate(args):
+        if arg == "--log-format" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--log-format="):
+            return arg.partition("=")[2]
+    return os.environ.get("CRMKPI_LOG_FORMAT", "text")
+
+
+def _utf8_everywhere() -> None:
+    """Under a non-UTF-8 locale (`LC_ALL=C`, Latin-1) Python would decode file names and write
+    stdout in that locale: '商机.csv' would not match its glob and the JSON line would not print.
+    The run restarts itself in Python's UTF-8 mode, so nothing depends on the process locale."""
+    if sys.flags.utf8_mode or sys.getfilesystemencoding().lower().replace("-", "") == "utf8":
+        return
+    os.execv(sys.executable, [sys.executable, "-X", "utf8", *sys.orig_argv[1:]])
+
+
 def main() -> None:
+    _utf8_everywhere()
     for signum in _STOP_SIGNALS:
         signal.signal(signum, _stop)
     try:
@@ -51,7 +72,7 @@ def main() -> None:
             signal.signal(signum, signal.SIG_IGN)
         name = signal.Signals(stop.signum).name
         message = f"stopped by signal {name}; nothing published"
-        print(f"crmkpi: {message}", file=sys.stderr, flush=True)
+        print(final_error_line(message, _log_format(sys.argv[1:])), file=sys.stderr, flush=True)
         try:
             print(Summary("failed", 128 + stop.signum, message=message).line(), flush=True)
         except BrokenPipeError:

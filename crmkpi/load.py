@@ -25,6 +25,7 @@ from crmkpi.io.read import (
     HeaderSample,
     RawFile,
     expand_patterns,
+    headers_seen,
     input_name,
     normalise_header,
     read_file,
@@ -215,7 +216,7 @@ def unrecognised_export(config: Config, head: HeaderSample) -> FileRejectedError
         str(head.path),
         "unrecognised_export",
         f"no table of the {title} preset recognises this export; headers expected: "
-        f"{wanted}; headers found: {', '.join(repr(h) for h in head.headers)}",
+        f"{wanted}; {headers_seen(len(head.headers), head.header_line)}",
         line=head.header_line,
     )
 

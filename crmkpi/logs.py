@@ -48,3 +48,11 @@ def configure(level: str = "info", log_format: str = "text") -> logging.Logger:
 
 def log(level: int, message: str, **fields: Any) -> None:
     logging.getLogger(LOGGER_NAME).log(level, message, extra={"fields": fields})
+
+
+def final_error_line(message: str, log_format: str) -> str:
+    """The one line that says why a run ended: JSON under `--log-format json`, so a log shipper
+    reading stderr never meets a line it cannot parse."""
+    if log_format == "json":
+        return json.dumps({"level": "error", "message": message}, ensure_ascii=False)
+    return f"crmkpi: {message}"

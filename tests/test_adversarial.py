@@ -612,3 +612,80 @@ def test_utf16_without_bom_counts_every_record(tmp_path: Path) -> None:
     assert data.count("\n".encode("utf-16-le")) == 1195  # header + rows, counted independently
     report = _deals_report(tmp_path, "deals.csv", encoding="utf-16-le", delimiter="tab")
     assert (report.rows_read, report.rows_used) == (1194, 1194)
+
+
+# --- 6. logs never carry data values --------------------------------------------------------------
+
+
+def test_missing_column_message_names_no_header_of_a_headerless_file(exports: Path) -> None:
+    orders = exports / "orders.csv"
+    lines = orders.read_text(encoding="utf-8-sig").splitlines()
+    orders.write_text("\n".join(lines[1:]) + "\n", encoding="utf-8")  # the header is gone
+    first_cells = lines[1].split(",")
+    code, stdout = crmkpi("compute", exports, "--out", exports.parent / "o")
+    assert code == EXIT_INVALID_DATA
+    message = summary(stdout)["message"]
+    assert "orders.csv" in message
+    assert not [c for c in first_cells if len(c) > 3 and c in message], message
+
+
+def test_every_stderr_line_is_json_under_log_format_json(exports: Path) -> None:
+    process = subprocess.run(
+        [sys.executable, "-m", "crmkpi.entry", "compute", str(exports), "--out",
+         str(exports.parent / "o"), "--as-of", "2400-01-01", "--log-format", "json"],
+        capture_output=True, text=True, cwd=REPO, timeout=300,
+    )  # fmt: skip
+    assert process.returncode == EXIT_BAD_CONFIG
+    lines = process.stderr.strip().splitlines()
+    assert [json.loads(line)["level"] for line in lines][-1] == "error"
+    assert "as_of" in json.loads(lines[-1])["message"]
+
+
+# --- 5. faults: an input that changes while the run reads it, the process locale ---------------
+
+
+def test_input_changed_before_publishing_exits_75_and_publishes_nothing(
+    exports: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crmkpi import run as run_module
+
+    write_all = run_module._write_all
+
+    def append_while_running(*args: Any) -> Any:
+        with (exports / "orders.csv").open("a", encoding="utf-8") as grows:
+            grows.write("still,being,written\n")  # the export job is not done yet
+        return write_all(*args)
+
+    monkeypatch.setattr(run_module, "_write_all", append_while_running)
+    code, stdout = crmkpi("compute", exports, "--out", exports.parent / "o")
+    assert code == 75
+    assert "input_unstable" in summary(stdout)["message"]
+    assert not (exports.parent / "o").exists()
+
+
+def test_outputs_do_not_depend_on_the_process_locale_or_the_input_location(
+    exports: Path, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "copied" / "elsewhere"
+    shutil.copytree(exports, elsewhere)
+    runs = {
+        "C": (exports, {"LC_ALL": "C", "LANG": "C"}),
+        "C.UTF-8": (elsewhere, {"LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}),
+    }
+    for name, (folder, locale) in runs.items():
+        ran = subprocess.run(
+            [sys.executable, "-m", "crmkpi.entry", "compute", str(folder), "--out",
+             str(tmp_path / name), "--as-of", "2024-12-31"],
+            capture_output=True, text=True, cwd=REPO, timeout=300,
+            env={**os.environ, **locale, "PYTHONUTF8": "0"},
+        )  # fmt: skip
+        assert ran.returncode == EXIT_OK, ran.stderr
+    first, second = snapshot(tmp_path / "C"), snapshot(tmp_path / "C.UTF-8")
+    assert sorted(first) == sorted(second)
+    differing = [name for name in first if first[name] != second[name]]
+    assert differing == ["manifest.json"], differing  # its timings only
+    manifests = [json.loads(s["manifest.json"]) for s in (first, second)]
+    for manifest in manifests:
+        manifest.pop("timings_seconds")
+        manifest["options"].pop("out")  # the two runs were told different folders
+    assert manifests[0] == manifests[1]

@@ -188,7 +188,7 @@ def test_a_recognised_report_lacking_a_needed_column_names_it(tmp_path: Path) ->
     error = only_failure(result)
     assert error.check == "missing_column"
     assert error.column is not None and error.column.casefold() == "opportunity id"
-    assert "headers found: 'Opportunity Name', 'Stage', 'Amount', 'Created Date'" in error.reason
+    assert "4 headers found" in error.reason and "Created Date" not in error.reason
 
 
 # --- an export the preset does not recognise -------------------------------------------------
@@ -207,7 +207,8 @@ def test_an_unrecognised_export_fails_65_naming_expected_and_found_headers(tmp_p
     assert error.exit_code == EXIT_INVALID_DATA
     assert error.path.endswith("report1732260000009.csv") and error.line == 1
     assert "deals (report): 'Opportunity Name', 'Stage'" in error.reason
-    assert "headers found: 'Campaign Name', 'Opportunity Owner', 'Amount'" in error.reason
+    assert "3 headers found on line 1" in error.reason  # how many and where, not the names
+    assert "Campaign Name" not in error.reason
     assert any(n.startswith("not_an_export: notes.txt") for n in result.notes)
     assert "deals" in result.tables  # the recognised export is still loaded and reported
 

@@ -14,7 +14,7 @@ import polars as pl
 from crmkpi.config import ColumnSpec, Settings, TableConfig
 from crmkpi.errors import ConfigError, FileRejectedError
 from crmkpi.io.parse import ParseOptions, normalise_text, parse_series
-from crmkpi.io.read import SOURCE_FILE, SOURCE_LINE, RawFile, normalise_header
+from crmkpi.io.read import SOURCE_FILE, SOURCE_LINE, RawFile, headers_seen, normalise_header
 from crmkpi.tables import ColumnContract, columns_of
 
 ROW_ID = "_row"
@@ -251,8 +251,7 @@ def map_file(raw: RawFile, table: TableConfig, settings: Settings, first_row: in
         raise FileRejectedError(
             str(raw.path),
             "missing_column",
-            f"required column(s) {wanted} not found; headers found: "
-            f"{', '.join(repr(h) for h in raw.headers)}",
+            f"required column(s) {wanted} not found; {headers_seen(len(raw.headers), None)}",
             column=first_missing,
         )
     _reject_unmapped_blank_headers(raw, used)
@@ -542,8 +541,8 @@ def _skip_mask(
             raise FileRejectedError(
                 str(raw.path),
                 "missing_column",
-                f"skip_rows_without names {source!r}, not a header of the file; headers found: "
-                f"{', '.join(repr(h) for h in raw.headers)}",
+                f"skip_rows_without names {source!r}, not a header of the file; "
+                f"{headers_seen(len(raw.headers), None)}",
                 column=source,
             )
         text = normalise_text(raw.frame[header].cast(pl.String), null_values)

@@ -84,6 +84,21 @@ class RawFile:
         return self.frame.height + self.rejected.height + self.footer_rows + self.blank_rows
 
 
+def _unreadable(path: Path, check: str, exc: Exception) -> FileRejectedError:
+    """A reader library's failure, named by its type: its text may quote a cell of the file."""
+    what = "workbook" if check == "unreadable_workbook" else "Parquet file"
+    return FileRejectedError(
+        str(path), check, f"the {what} cannot be read ({type(exc).__name__}): damaged or not one"
+    )
+
+
+def headers_seen(count: int, line: int | None) -> str:
+    """How a message speaks of a file's headers: how many and where, never the names (in a
+    headerless file they are the first row's data)."""
+    where = f" on line {line}" if line is not None else ""
+    return f"{count} header{'s' if count != 1 else ''} found{where}"
+
+
 def _blank_cells(headers: Sequence[str]) -> pl.Expr:
     """Rows whose every cell is empty or whitespace: one rule for CSV and XLSX, so an empty
     row is skipped and counted (never quarantined in one format and dropped in the other)."""
@@ -617,13 +632,13 @@ def pick_header_row(
     best = max(range(len(rows)), key=lambda p: len(found[p]))
     line, names = rows[best]
     missing = sorted(expected - found[best])
-    shown = ", ".join(repr(str(n)) for n in names if n is not None and str(n).strip())
+    filled = sum(1 for n in names if n is not None and str(n).strip())
     if 2 * len(found[best]) >= len(expected):
         raise FileRejectedError(
             str(path),
             "missing_column",
             f"the header lacks {', '.join(repr(m) for m in missing)} (needed by the mapping); "
-            f"headers found: {shown}",
+            f"{headers_seen(filled, line)}",
             line=line,
             column=missing[0],
         )
@@ -632,8 +647,8 @@ def pick_header_row(
         str(path),
         "header_not_found",
         f"no header row among the first {HEADER_SEARCH_ROWS} rows has "
-        f"{', '.join(repr(e) for e in sorted(expected))}; first row: "
-        + ", ".join(repr(str(n)) for n in names if n is not None and str(n).strip()),
+        f"{', '.join(repr(e) for e in sorted(expected))} (the first row has "
+        f"{sum(1 for n in names if n is not None and str(n).strip())} filled cells)",
         line=line,
     )
 
@@ -796,8 +811,10 @@ def _frame_from_records(
                 raise_if_empty=False,
                 truncate_ragged_lines=False,
             )
-        except pl.exceptions.PolarsError as exc:
-            raise FileRejectedError(str(path), "csv_parse_error", str(exc).splitlines()[0]) from exc
+        except pl.exceptions.PolarsError as exc:  # its text quotes the cell: name the type only
+            raise FileRejectedError(
+                str(path), "csv_parse_error", f"the records cannot be parsed ({type(exc).__name__})"
+            ) from exc
         if frame.height != keep.size:
             raise FileRejectedError(
                 str(path),
@@ -979,7 +996,7 @@ def read_xlsx_file(
         reader = fastexcel.read_excel(data)
         sheet = reader.load_sheet(info.name, header_row=None, dtypes="string")
     except Exception as exc:  # fastexcel raises its own error types for broken workbooks
-        raise FileRejectedError(str(path), "unreadable_workbook", str(exc).splitlines()[0]) from exc
+        raise _unreadable(path, "unreadable_workbook", exc) from exc
     if sheet.total_height >= EXCEL_MAX_ROWS:
         raise FileRejectedError(
             str(path),
@@ -1128,7 +1145,7 @@ def read_parquet_file(path: Path, data: bytes) -> RawFile:
     try:
         frame = pl.read_parquet(io.BytesIO(data))
     except Exception as exc:  # pyarrow/polars raise several types for corrupt files
-        raise FileRejectedError(str(path), "corrupt_parquet", str(exc).splitlines()[0]) from exc
+        raise _unreadable(path, "corrupt_parquet", exc) from exc
     headers = frame.columns
     frame = frame.with_columns(
         pl.lit(str(path)).alias(SOURCE_FILE),
@@ -1260,7 +1277,7 @@ def read_header_sample(path: Path, root: Path, options: ReadOptions) -> HeaderSa
         try:
             names = list(pl.read_parquet_schema(path))
         except Exception as exc:  # pyarrow/polars raise several types for corrupt files
-            raise FileRejectedError(str(path), "corrupt_parquet", str(exc).splitlines()[0]) from exc
+            raise _unreadable(path, "corrupt_parquet", exc) from exc
         return HeaderSample(path, ((1, tuple(names)),))
     if file_format == "xlsx":
         return HeaderSample(path, _xlsx_head_rows(path, options))
@@ -1293,7 +1310,7 @@ def _xlsx_head_rows(path: Path, options: ReadOptions) -> tuple[tuple[int, tuple[
         )
         grid = sheet.to_polars()
     except Exception as exc:  # fastexcel raises its own error types for broken workbooks
-        raise FileRejectedError(str(path), "unreadable_workbook", str(exc).splitlines()[0]) from exc
+        raise _unreadable(path, "unreadable_workbook", exc) from exc
     rows = []
     for offset, cells in enumerate(grid.iter_rows()):
         texts = tuple("" if v is None else str(v) for v in cells)
