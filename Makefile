@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test check lint types schemas docs sample-data bench lock clean
+.PHONY: install demo test check lint types schemas docs sample-data bench fuzz lock clean
 
 install: $(STAMP)
 
@@ -41,6 +41,11 @@ docs: install
 SCALE ?= medium
 bench: install
 	$(BIN)/python benchmarks/bench.py --scale $(SCALE)
+
+# A longer search of the generated attacks than `make check` runs (FUZZ_EXAMPLES per test).
+FUZZ_EXAMPLES ?= 500
+fuzz: install
+	CRMKPI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/test_fuzz.py
 
 sample-data: install
 	$(BIN)/crmkpi sample-data sample_data --seed 7

@@ -287,6 +287,18 @@ def compute(
             help="Fail a table whose quarantined share of rows read is above this. [default: 0.05]",
         ),
     ] = None,
+    max_row_drop: Annotated[
+        float | None,
+        typer.Option(
+            "--max-row-drop",
+            help="Fail a table whose rows read fell by more than this share against the "
+            "previous run in --out (a truncated export). [default: 0.5]",
+        ),
+    ] = None,
+    accept_row_drop: Annotated[
+        bool | None,
+        typer.Option("--accept-row-drop", help="Confirm a fall beyond --max-row-drop."),
+    ] = None,
     lang: Annotated[
         str | None, typer.Option(help="Titles of the workbook: en or zh. [default: en]")
     ] = None,
@@ -325,6 +337,8 @@ def compute(
         "fiscal_year_start": fiscal_year_start,
         "strict": strict,
         "max_reject_rate": max_reject_rate,
+        "max_row_drop": max_row_drop,
+        "accept_row_drop": accept_row_drop,
         "lang": lang,
         "bom": bom,
         "log_format": log_format,

@@ -105,6 +105,13 @@ RUN_OPTIONS: dict[str, RunOption] = {
         RunOption(
             "max_reject_rate", 0.05, _rate, "highest share of quarantined rows a table may have"
         ),
+        RunOption(
+            "max_row_drop",
+            0.5,
+            _rate,
+            "largest share by which a table's rows read may fall against the previous run",
+        ),
+        RunOption("accept_row_drop", False, _bool, "confirm a fall beyond max_row_drop"),
         RunOption("lang", "en", _choice(LANGUAGES), "language of the workbook's titles"),
         RunOption("bom", True, _bool, "write CSV with a UTF-8 BOM (for Excel)"),
         RunOption("log_format", "text", _choice(LOG_FORMATS), "log line format on stderr"),

@@ -135,6 +135,31 @@ def _thresholds(loaded: LoadResult, strict: bool, max_reject_rate: float) -> Non
         raise InvalidDataError("; ".join(f"table {t}: {s}" for t, s in failing))
 
 
+def _volume_guard(
+    loaded: LoadResult, previous: Mapping[str, Any] | None, max_row_drop: float
+) -> None:
+    """Fail (65) a table whose rows read fell by more than `max_row_drop` against the previous
+    run in --out: a truncated export that ends on a row boundary looks valid otherwise."""
+    if previous is None:
+        return
+    before: dict[str, int] = {
+        str(t.get("table")): t["rows_read"]
+        for t in previous.get("tables", [])
+        if isinstance(t, dict) and isinstance(t.get("rows_read"), int)
+    }
+    drops = [
+        f"table {r.table}: row_drop: {r.rows_read} rows read against {before[r.table]} in the "
+        f"previous run, a fall of more than max_row_drop ({max_row_drop:.0%})"
+        for r in loaded.reports
+        if r.rows_read < before.get(r.table, 0) * (1 - max_row_drop)
+    ]
+    if drops:
+        raise InvalidDataError(
+            "; ".join(drops) + "; a truncated export? if the fall is real, rerun with "
+            "--accept-row-drop"
+        )
+
+
 def _input_files(loaded: LoadResult) -> list[dict[str, Any]]:
     return [
         {
@@ -178,6 +203,9 @@ def execute(
             loaded = load_all(config, folder)
             _log_tables(loaded)
             _thresholds(loaded, opts["strict"], opts["max_reject_rate"])
+            previous = _previous_manifest(out)
+            if not opts["accept_row_drop"]:
+                _volume_guard(loaded, previous, opts["max_row_drop"])
         tables = {name: t.frame for name, t in loaded.tables.items()}
         with timer.stage("compute"):
             options = options_for(
@@ -209,7 +237,7 @@ def execute(
                 neutralised,
                 warnings,
                 timer.seconds,
-                _previous_manifest(out),
+                previous,
                 config_name,
             )
             staging.path(MANIFEST).write_text(

@@ -18,8 +18,10 @@ import polars as pl
 import xlsxwriter
 
 from crmkpi.metrics import REGISTRY
+from crmkpi.publish import OutputIOError
 
 MAX_CELL_CHARS = 32_767
+MAX_SHEET_ROWS = 1_048_575  # Excel's 1,048,576 rows less the header row
 TRUNCATION_MARK = "…[truncated]"
 HEADLINE_METRICS = ("revenue", "won_revenue", "win_rate", "active_customers", "csat", "nps")
 UNIT_FORMATS = {
@@ -119,6 +121,7 @@ class _Writer:
         self.date = self.book.add_format({"num_format": "yyyy-mm-dd"})
         self.formats: dict[str, Any] = {}
         self.warnings: list[str] = []
+        self.sheet_names: set[str] = set()
 
     def number(self, pattern: str) -> Any:
         if pattern not in self.formats:
@@ -133,8 +136,34 @@ class _Writer:
         formats: Sequence[Any | None] | None = None,
         widths: Sequence[int] | None = None,
     ) -> Any:
+        """Write a table on sheet `name`, continued on `name (2)`, ... past Excel's row limit
+        (said in the warnings, so the manifest tells); returns the first sheet."""
+        chunks = [rows[i : i + MAX_SHEET_ROWS] for i in range(0, len(rows), MAX_SHEET_ROWS)]
+        sheets = [self._sheet(name, headers, chunk, formats, widths) for chunk in chunks or [[]]]
+        if len(sheets) > 1:
+            self.warnings.append(
+                f"{self.name}: {len(rows):,} rows of {name!r} exceed a sheet's "
+                f"{MAX_SHEET_ROWS:,}; continued on {', '.join(repr(s.name) for s in sheets[1:])}"
+            )
+        return sheets[0]
+
+    def _sheet(
+        self,
+        name: str,
+        headers: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        formats: Sequence[Any | None] | None,
+        widths: Sequence[int] | None,
+    ) -> Any:
+        base, counter = name, 2
+        while name.casefold() in self.sheet_names:
+            suffix = f" ({counter})"
+            name, counter = base[: 31 - len(suffix)] + suffix, counter + 1
+        self.sheet_names.add(name.casefold())
         sheet = self.book.add_worksheet(name)
-        sheet.write_row(0, 0, [_cell(h, self.warnings, self.name) for h in headers], self.header)
+        failed = sheet.write_row(
+            0, 0, [_cell(h, self.warnings, self.name) for h in headers], self.header
+        )
         for r, row in enumerate(rows, start=1):
             for c, value in enumerate(row):
                 fmt = formats[c] if formats else None
@@ -142,13 +171,15 @@ class _Writer:
                 if value is None:
                     continue
                 if isinstance(value, dt.date | dt.datetime):
-                    sheet.write_datetime(r, c, value, fmt or self.date)
+                    failed |= sheet.write_datetime(r, c, value, fmt or self.date)
                 elif isinstance(value, bool):
-                    sheet.write_boolean(r, c, value)
+                    failed |= sheet.write_boolean(r, c, value)
                 elif isinstance(value, int | float):
-                    sheet.write_number(r, c, value, fmt)
+                    failed |= sheet.write_number(r, c, value, fmt)
                 else:
-                    sheet.write_string(r, c, str(value))
+                    failed |= sheet.write_string(r, c, str(value))
+        if failed:  # xlsxwriter returns -1 (outside the sheet) or -2 (too long), never raises
+            raise OutputIOError(f"{self.name}: sheet {name!r} refused cells; nothing published")
         sheet.freeze_panes(1, 0)
         if rows:
             sheet.autofilter(0, 0, len(rows), len(headers) - 1)

@@ -689,3 +689,66 @@ def test_outputs_do_not_depend_on_the_process_locale_or_the_input_location(
         manifest.pop("timings_seconds")
         manifest["options"].pop("out")  # the two runs were told different folders
     assert manifests[0] == manifests[1]
+
+
+# --- the volume guard ---------------------------------------------------------------------------
+
+
+def test_F05_volume_guard_table_falling_by_more_than_max_row_drop_exits_65_until_accepted(exports: Path) -> None:
+    out = exports.parent / "o"
+    assert crmkpi("compute", exports, "--out", out, "--format", "csv")[0] == EXIT_OK
+    published = snapshot(out)
+    orders = exports / "orders.csv"
+    lines = orders.read_text(encoding="utf-8-sig").splitlines(keepends=True)
+    orders.write_text("".join(lines[:500]), encoding="utf-8")  # cut on a row boundary
+    code, stdout = crmkpi("compute", exports, "--out", out, "--format", "csv")
+    assert code == EXIT_INVALID_DATA
+    message = summary(stdout)["message"]
+    assert "table orders: row_drop: 499 rows read against 1194" in message
+    assert "--accept-row-drop" in message
+    assert snapshot(out) == published  # nothing replaced
+    # a fall within the limit passes; a confirmed one too
+    assert (
+        crmkpi("compute", exports, "--out", out, "--max-row-drop", "0.6", "--format", "csv")[0] == 0
+    )
+    orders.write_text("".join(lines[:100]), encoding="utf-8")
+    assert crmkpi("compute", exports, "--out", out, "--format", "csv")[0] == EXIT_INVALID_DATA
+    code, _ = crmkpi("compute", exports, "--out", out, "--accept-row-drop", "--format", "csv")
+    assert code == EXIT_OK
+
+
+# --- no output drops rows -----------------------------------------------------------------------
+
+
+def test_table_longer_than_a_sheet_is_continued_on_further_sheets(
+    exports: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fastexcel
+
+    monkeypatch.setattr("crmkpi.workbook.MAX_SHEET_ROWS", 100)  # Excel's limit, scaled down
+    out = exports.parent / "o"
+    code, _ = crmkpi("compute", exports, "--out", out, "--format", "csv,xlsx")
+    assert code == EXIT_OK
+    rfm = pl.read_csv(out / "rfm.csv", infer_schema=False)
+    assert rfm.height > 250
+    book = fastexcel.read_excel(out / "rfm.xlsx")
+    expected = ["rfm", *[f"rfm ({i})" for i in range(2, (rfm.height + 99) // 100 + 1)]]
+    assert book.sheet_names == expected
+    sheets = [book.load_sheet(n, dtypes="string").to_polars() for n in expected]
+    assert [s.height for s in sheets[:-1]] == [100] * (len(expected) - 1)
+    assert pl.concat(sheets)["customer_id"].to_list() == rfm["customer_id"].to_list()
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert any("rfm.xlsx" in w and "continued on" in w for w in manifest["warnings"])
+
+
+def test_a_cell_the_workbook_writer_refuses_fails_74_and_publishes_nothing(
+    exports: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from xlsxwriter.worksheet import Worksheet
+
+    monkeypatch.setattr(Worksheet, "write_number", lambda *args, **kwargs: -1)
+    out = exports.parent / "o"
+    code, stdout = crmkpi("compute", exports, "--out", out)
+    assert code == 74
+    assert "refused cells" in summary(stdout)["message"]
+    assert not out.exists()

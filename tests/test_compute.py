@@ -92,6 +92,8 @@ OPTIONS = [
     "--fiscal-year-start",
     "--strict",
     "--max-reject-rate",
+    "--max-row-drop",
+    "--accept-row-drop",
     "--quiet",
     "--verbose",
     "--log-format",
