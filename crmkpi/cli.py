@@ -287,12 +287,12 @@ def compute(
         typer.Option(help=r"Titles of the workbook and the report: en or zh. \[default: en]"),
     ] = None,
     report_title: Annotated[
-        str | None, typer.Option(help=r"Title of report.html. \[default: CRM KPIs]")
+        str | None, typer.Option(help=r"Title of report.html. \[default: CRM KPIs, CRM 指标报告]")
     ] = None,
     headline: Annotated[
         list[str] | None,
         typer.Option(
-            "--headline",
+            "--headline-metrics",
             help="Headline metrics of the report and the workbook charts, repeatable or "
             r"comma-separated. \[default: win rate, won revenue, pipeline, revenue, ...]",
         ),

@@ -118,7 +118,7 @@ RUN_OPTIONS: dict[str, RunOption] = {
         RunOption(
             "lang", "en", _choice(LANGUAGES), "language of the workbook's and report's titles"
         ),
-        RunOption("report_title", "CRM KPIs", str, "title at the top of report.html"),
+        RunOption("report_title", "", str, "title at the top of report.html (default: CRM KPIs)"),
         RunOption(
             "headline_metrics",
             list(DEFAULT_HEADLINE_METRICS),

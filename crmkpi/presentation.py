@@ -223,7 +223,8 @@ class Headline:
 
 def headlines(kpis: pl.DataFrame, wanted: Sequence[str], period: str | None) -> list[Headline]:
     """The wanted headline metrics that the run computed, in the order asked, with the values
-    of `period`, the period a year before it and the trend, all read from the total rows."""
+    of `period`, the period a year before it and the trend, all read from the total rows; a
+    metric without a value in any period (its source absent) gets no card."""
     total = kpis.filter(pl.col("grain") == "total")
     # the period a year before: the row whose start is one year earlier, matched by a join
     year_ago = total.select(
@@ -239,7 +240,7 @@ def headlines(kpis: pl.DataFrame, wanted: Sequence[str], period: str | None) -> 
     cards = []
     for metric in wanted:
         row = by_metric.get(metric)
-        if row is None or metric not in trends.columns:
+        if row is None or metric not in trends.columns or trends[metric].is_null().all():
             continue
         spec = REGISTRY.metrics.get(metric)
         cards.append(

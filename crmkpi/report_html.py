@@ -55,6 +55,7 @@ SPARK_WIDTH, SPARK_HEIGHT = 120, 28
 
 LABELS = {
     "en": {
+        "default_title": "CRM KPIs",
         "period": "Period",
         "partial": "partial, to as-of",
         "as_of": "As of",
@@ -93,6 +94,7 @@ LABELS = {
         "none": "none",
     },
     "zh": {
+        "default_title": "CRM 指标报告",
         "period": "期间",
         "partial": "未完结,截至数据日",
         "as_of": "数据截至",
@@ -154,6 +156,29 @@ DIMENSION_TITLES = {
     },
 }
 
+# the names crmkpi gives RFM segments and churn-risk rules, in Chinese (configured segment names
+# are shown as they are)
+CODE_TITLES_ZH = {
+    "champions": "重要价值客户",
+    "loyal": "忠诚客户",
+    "new": "新客户",
+    "potential": "潜力客户",
+    "cannot lose": "不能流失客户",
+    "at risk": "风险客户",
+    "hibernating": "沉睡客户",
+    "lost": "流失客户",
+    "purchases_dropped": "购买减少",
+    "overdue": "超期未购",
+    "interactions_dropped": "互动减少",
+}
+
+
+def _code_title(code: str, lang: str) -> str:
+    """An RFM segment or churn-risk reason (`overdue; purchases_dropped`) in the language."""
+    if lang != "zh":
+        return code
+    return "; ".join(CODE_TITLES_ZH.get(part, part) for part in code.split("; "))
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -177,16 +202,20 @@ def _sparkline(values: Sequence[float | None]) -> str:
 
 
 def _card(card: Headline, lang: str, symbol: str) -> dict[str, Any]:
+    previous = format_change(card.change, card.previous_value, card.metric, card.unit)
+    year = format_change(card.year_change, card.year_ago_value, card.metric, card.unit)
     return {
         "metric": card.metric,
         "title": title(card.metric, lang),
         "value": format_value(card.value, card.metric, card.unit, lang, symbol, compact=True),
         "full_value": format_value(card.value, card.metric, card.unit, lang, symbol),
         "raw": "" if card.value is None else repr(card.value),
-        "previous": format_change(card.change, card.previous_value, card.metric, card.unit),
-        "previous_class": direction(card.change, card.higher_is_better),
-        "year": format_change(card.year_change, card.year_ago_value, card.metric, card.unit),
-        "year_class": direction(card.year_change, card.higher_is_better),
+        "previous": previous,
+        "previous_class": direction(card.change, card.higher_is_better)
+        if previous != "–"
+        else "flat",
+        "year": year,
+        "year_class": direction(card.year_change, card.higher_is_better) if year != "–" else "flat",
         "spark": _sparkline(card.trend),
     }
 
@@ -267,29 +296,34 @@ def _cohort_table(cohorts: pl.DataFrame) -> dict[str, Any] | None:
     return {"offsets": offsets, "rows": rows}
 
 
-def _profiles(profiles: Mapping[str, pl.DataFrame]) -> dict[str, Any]:
+def _profiles(profiles: Mapping[str, pl.DataFrame], lang: str) -> dict[str, Any]:
     """RFM segment sizes, churn-risk counts by reason and the customers at risk (None for a
     run without orders)."""
     found: dict[str, Any] = dict.fromkeys(("rfm", "risk_reasons", "at_risk", "cohorts"))
     rfm_table = profiles.get("rfm")
     if rfm_table is not None and rfm_table.height:
-        found["rfm"] = (
+        sizes = (
             rfm_table.group_by("rfm_segment")
             .len()
             .sort(["len", "rfm_segment"], descending=[True, False])
             .rows()
         )
+        found["rfm"] = [(_code_title(name, lang), count) for name, count in sizes]
     risk = profiles.get("churn_risk")
     if risk is not None and risk.height:
-        found["risk_reasons"] = (
+        reasons = (
             risk.group_by("reason").len().sort(["len", "reason"], descending=[True, False]).rows()
         )
-        found["at_risk"] = (
-            risk.sort(["days_since_last_purchase", "customer_id"], descending=[True, False])
+        found["risk_reasons"] = [(_code_title(reason, lang), count) for reason, count in reasons]
+        found["at_risk"] = [
+            (customer, _code_title(reason, lang), days, gap)
+            for customer, reason, days, gap in risk.sort(
+                ["days_since_last_purchase", "customer_id"], descending=[True, False]
+            )
             .head(TOP_AT_RISK)
             .select("customer_id", "reason", "days_since_last_purchase", "usual_gap_days")
             .rows()
-        )
+        ]
     cohort_frame = profiles.get("cohorts")
     if cohort_frame is not None:
         found["cohorts"] = _cohort_table(cohort_frame)
@@ -308,7 +342,8 @@ def _environment() -> jinja2.Environment:
 
 @dataclass(frozen=True)
 class ReportSettings:
-    """What the reader of the report chose: its title, language, headline KPIs and currency."""
+    """What the reader of the report chose: its title (empty: the language's default),
+    language, headline KPIs and currency."""
 
     title: str
     lang: str
@@ -350,7 +385,7 @@ def write_report(
         .render(
             lang=lang,
             labels=LABELS[lang],
-            title=settings.title,
+            title=settings.title or LABELS[lang]["default_title"],
             periods=span,
             run=run,
             used=f"{sum(q['rows_used'] for q in quality):,}",
@@ -361,7 +396,7 @@ def write_report(
                 for s, c in zip(specs, charts, strict=True)
             ],
             breakdowns=breakdowns,
-            profiles=_profiles(profiles),
+            profiles=_profiles(profiles, lang),
             dictionary=dictionary,
             quality=quality,
         )

@@ -126,15 +126,17 @@ class _Cards(HTMLParser):
 
 
 def _latest_complete_totals(kpis_csv: Path) -> dict[str, float | None]:
-    """metric -> value of the latest complete period's total rows, read from kpis.csv."""
+    """metric -> value of the latest complete period's total rows, read from kpis.csv, for the
+    metrics with a value in some period (the others have no card)."""
     with kpis_csv.open(encoding="utf-8-sig", newline="") as handle:
         rows = [r for r in csv.DictReader(handle) if r["grain"] == "total"]
+    with_values = {r["metric"] for r in rows if r["value"]}
     complete = [r for r in rows if r["partial_period"] == "false"]
     latest = max(dt.date.fromisoformat(r["period_start"]) for r in complete).isoformat()
     return {
         r["metric"]: float(r["value"]) if r["value"] else None
         for r in complete
-        if r["period_start"] == latest
+        if r["period_start"] == latest and r["metric"] in with_values
     }
 
 
@@ -151,12 +153,11 @@ def _read_shown(text: str) -> tuple[float, float]:
     return number, 0.5 * 10 ** -len(decimals or "") * scale + 1e-12
 
 
-def _check_cards(cards: list[Card], expected: dict[str, float | None]) -> None:
-    wanted = [m for m in DEFAULT_HEADLINE_METRICS if m in expected]
-    assert [c.metric for c in cards] == [
-        m for m in wanted if m in {c.metric for c in cards}
-    ]  # headline order kept
-    assert {c.metric for c in cards} == set(wanted)
+def _check_cards(cards: list[Card], expected: dict[str, float | None], exact: bool = True) -> None:
+    """Every card's value is the KPI table's; with `exact`, the cards are the default headline
+    metrics the table has values for, in their order."""
+    if exact:
+        assert [c.metric for c in cards] == [m for m in DEFAULT_HEADLINE_METRICS if m in expected]
     for card in cards:
         value = expected[card.metric]
         if value is None:
@@ -229,6 +230,50 @@ def test_data_values_are_escaped(reports: dict[str, Path], tmp_path: Path) -> No
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "&lt;b&gt;Acme&lt;/b&gt; &amp; Co" in html
     assert "=HYPERLINK(&#34;http://x&#34;)" in html
+
+
+def test_headline_setting_picks_the_cards(reports: dict[str, Path], tmp_path: Path) -> None:
+    kpis = pl.read_parquet(reports["en"] / "kpis.parquet")
+    write_report(
+        tmp_path,
+        kpis,
+        {},
+        [],
+        [],
+        {"run_id": "r1", "as_of": SAMPLE_AS_OF},
+        ReportSettings("", "zh", ("nps", "win_rate", "revenue"), ""),
+    )
+    parser = _Cards()
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    parser.feed(html)
+    # cards by family (sales, customers, service), each card's value from the KPI table
+    assert [c.metric for c in parser.cards] == ["win_rate", "revenue", "nps"]
+    _check_cards(parser.cards, _latest_complete_totals(reports["en"] / "kpis.csv"), exact=False)
+    assert '<h1 id="title">CRM 指标报告</h1>' in html  # the language's default title
+    assert sorted(p.name for p in tmp_path.glob("charts/*.png")) == [
+        "customers.png",
+        "sales.png",
+        "service.png",
+    ]
+
+
+def test_unknown_headline_metric_is_a_config_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "compute",
+            str(REPO / "sample_data"),
+            "--format",
+            "html",
+            "--headline-metrics",
+            "win_rate,wins",
+            "--out",
+            str(tmp_path / "out"),
+            "--quiet",
+        ],
+    )
+    assert result.exit_code == 78
+    assert "--headline-metrics" in result.output and "wins" in result.output
 
 
 # --- in a real browser -----------------------------------------------------------------------
