@@ -10,6 +10,7 @@ import io
 import math
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from matplotlib import font_manager, rc_context
 from matplotlib.figure import Figure
@@ -18,6 +19,8 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from crmkpi.presentation import ChartSpec, format_value
 
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei")
+# file names of those fonts, for a font installed after matplotlib cached its list of fonts
+CJK_FONT_FILES = ("notosanscjk", "notosanssc", "sourcehansans", "wqy-zenhei")
 LINE_COLOUR = "#1f5f99"
 GRID_COLOUR = "#d9dee5"
 PANELS_PER_ROW = 4
@@ -32,8 +35,7 @@ class RenderedChart:
     png: bytes
 
 
-def cjk_font() -> str | None:
-    """The first installed CJK font family matplotlib can use, or None."""
+def _installed_cjk_family() -> str | None:
     for family in CJK_FONTS:
         try:
             font_manager.findfont(
@@ -43,6 +45,18 @@ def cjk_font() -> str | None:
             continue
         return family
     return None
+
+
+def cjk_font() -> str | None:
+    """The first installed CJK font family matplotlib can use, or None. matplotlib keeps a
+    cache of the system's fonts: one installed since is added from the system's font files."""
+    family = _installed_cjk_family()
+    if family is None:
+        for path in sorted(font_manager.findSystemFonts()):
+            if any(name in Path(path).name.lower() for name in CJK_FONT_FILES):
+                font_manager.fontManager.addfont(path)
+        family = _installed_cjk_family()
+    return family
 
 
 def _figure(spec: ChartSpec, lang: str, currency_symbol: str) -> Figure:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -255,6 +256,33 @@ def test_headline_setting_picks_the_cards(reports: dict[str, Path], tmp_path: Pa
         "sales.png",
         "service.png",
     ]
+
+
+def test_missing_cjk_font_is_a_warning(
+    reports: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import crmkpi.report_html
+
+    monkeypatch.setattr(crmkpi.report_html, "cjk_font", lambda: None)
+    kpis = pl.read_parquet(reports["en"] / "kpis.parquet")
+    _, warnings = write_report(
+        tmp_path,
+        kpis,
+        {},
+        [],
+        [],
+        {"run_id": "r1", "as_of": SAMPLE_AS_OF},
+        ReportSettings("", "zh", ("win_rate",), ""),
+    )
+    assert len(warnings) == 1 and "fonts-noto-cjk" in warnings[0]
+
+
+def test_cjk_font_is_installed_for_the_charts() -> None:
+    from crmkpi.charts import cjk_font
+
+    if shutil.which("fc-list") is None:
+        pytest.skip("no fontconfig on this machine (make system-deps installs the fonts)")
+    assert cjk_font() is not None, "install fonts-noto-cjk (make system-deps)"
 
 
 def test_unknown_headline_metric_is_a_config_error(tmp_path: Path) -> None:
