@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test check lint types schemas docs sample-data bench fuzz lock clean
+.PHONY: install system-deps demo screenshot test check lint types schemas docs sample-data bench fuzz lock clean
 
 install: $(STAMP)
 
@@ -15,9 +15,24 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+# Debian packages outside pip: Noto Sans CJK for the report's Chinese text and charts, and
+# Chromium for the headless-browser test and `make screenshot` (their tests skip without it).
+SYSTEM_PACKAGES := chromium fonts-noto-cjk
+system-deps:
+	@if command -v chromium >/dev/null && fc-list ':lang=zh' family | grep -q 'Noto Sans CJK'; then \
+		echo "system packages present: $(SYSTEM_PACKAGES)"; \
+	else \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); \
+	fi
+
 demo: install
-	$(BIN)/crmkpi compute sample_data --period quarter --out demo_output
-	@echo "results: demo_output/ (kpis.csv, kpis.xlsx, rfm, churn_risk, cohorts, rejected/, manifest.json)"
+	$(BIN)/crmkpi compute sample_data --period quarter --format csv,xlsx,html --out demo_output
+	@echo "results: demo_output/ (kpis.csv, kpis.xlsx, report.html, charts/, rfm, churn_risk, cohorts, rejected/, manifest.json)"
+
+# The README's picture of the report: the top of demo_output/report.html in headless Chromium.
+screenshot: demo
+	$(BIN)/python -m tests.browser demo_output/report.html docs/report.png
 
 test: install
 	$(BIN)/pytest

@@ -252,7 +252,8 @@ def compute(
         list[str] | None,
         typer.Option(
             "--format",
-            help="csv, parquet or xlsx, repeatable or comma-separated. [default: csv,xlsx]",
+            help="csv, parquet, xlsx or html (report.html with charts/), repeatable or "
+            "comma-separated. [default: csv,xlsx]",
         ),
     ] = None,
     metric: Annotated[
@@ -300,7 +301,22 @@ def compute(
         typer.Option("--accept-row-drop", help="Confirm a fall beyond --max-row-drop."),
     ] = None,
     lang: Annotated[
-        str | None, typer.Option(help="Titles of the workbook: en or zh. [default: en]")
+        str | None,
+        typer.Option(help="Titles of the workbook and the report: en or zh. [default: en]"),
+    ] = None,
+    report_title: Annotated[
+        str | None, typer.Option(help="Title of report.html. [default: CRM KPIs, CRM 指标报告]")
+    ] = None,
+    headline: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--headline-metrics",
+            help="Headline metrics of the report and the workbook charts, repeatable or "
+            "comma-separated. [default: win rate, won revenue, pipeline, revenue, ...]",
+        ),
+    ] = None,
+    currency_symbol: Annotated[
+        str | None, typer.Option(help="Symbol before amounts in report.html (¥, $).")
     ] = None,
     bom: Annotated[
         bool | None,
@@ -314,11 +330,12 @@ def compute(
 ) -> None:
     """Load the exports, compute every KPI by period and breakdown, write the results.
 
-    Writes kpis.csv/.parquet/.xlsx, rfm, churn_risk and cohorts, rejected/<table>.csv and
-    manifest.json (last) into --out, atomically: a reader never sees a partial file or a mix of
-    two runs. Every option can also come from a CRMKPI_<OPTION> variable (CRMKPI_PERIOD,
-    CRMKPI_BY=segment,rep, ...) or from the [run] table of crmkpi.toml; the command line wins,
-    then the environment, then the file. Metric settings: [settings] or CRMKPI_SETTING_<NAME>.
+    Writes kpis.csv/.parquet/.xlsx, report.html (with charts/*.png), rfm, churn_risk and
+    cohorts, rejected/<table>.csv and manifest.json (last) into --out, atomically: a reader
+    never sees a partial file or a mix of two runs. Every option can also come from a
+    CRMKPI_<OPTION> variable (CRMKPI_PERIOD, CRMKPI_BY=segment,rep, ...) or from the [run]
+    table of crmkpi.toml; the command line wins, then the environment, then the file. Metric
+    settings: [settings] or CRMKPI_SETTING_<NAME>.
     The last line on stdout is a JSON summary. Exit codes: 0 ok, 1 unexpected error, 2 usage,
     65 invalid data, 66 input missing, 73 cannot create output, 74 I/O error, 75 another run
     holds the lock, 78 bad config; 130/143 when interrupted.
@@ -340,6 +357,9 @@ def compute(
         "max_row_drop": max_row_drop,
         "accept_row_drop": accept_row_drop,
         "lang": lang,
+        "report_title": report_title,
+        "headline_metrics": [m for item in headline or [] for m in item.split(",") if m] or None,
+        "currency_symbol": currency_symbol,
         "bom": bom,
         "log_format": log_format,
     }

@@ -12,9 +12,11 @@ from typing import Any
 from crmkpi.calendar import GRAINS
 from crmkpi.engine import DIMENSIONS, ENGINES
 from crmkpi.errors import ConfigError
+from crmkpi.metrics import REGISTRY
 from crmkpi.metrics.settings import resolve_settings
+from crmkpi.presentation import DEFAULT_HEADLINE_METRICS
 
-FORMATS = ("csv", "parquet", "xlsx")
+FORMATS = ("csv", "parquet", "xlsx", "html")
 LANGUAGES = ("en", "zh")
 LOG_FORMATS = ("text", "json")
 ENV_PREFIX = "CRMKPI_"
@@ -45,6 +47,14 @@ def _choices(choices: tuple[str, ...]) -> Callable[[Any], list[str]]:
         return list(dict.fromkeys(items))  # `--by rep --by rep` is one breakdown
 
     return check
+
+
+def _metric_names(value: Any) -> list[str]:
+    names = _words(value)
+    unknown = [n for n in names if n not in REGISTRY.metrics or not REGISTRY[n].output]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {', '.join(unknown)} (see `crmkpi metrics`)")
+    return names
 
 
 def _bool(value: Any) -> bool:
@@ -112,7 +122,17 @@ RUN_OPTIONS: dict[str, RunOption] = {
             "largest share by which a table's rows read may fall against the previous run",
         ),
         RunOption("accept_row_drop", False, _bool, "confirm a fall beyond max_row_drop"),
-        RunOption("lang", "en", _choice(LANGUAGES), "language of the workbook's titles"),
+        RunOption(
+            "lang", "en", _choice(LANGUAGES), "language of the workbook's and report's titles"
+        ),
+        RunOption("report_title", "", str, "title at the top of report.html (default: CRM KPIs)"),
+        RunOption(
+            "headline_metrics",
+            list(DEFAULT_HEADLINE_METRICS),
+            _metric_names,
+            "metrics shown as cards and trend charts in report.html and the workbook",
+        ),
+        RunOption("currency_symbol", "", str, "symbol before amounts in report.html (¥, $)"),
         RunOption("bom", True, _bool, "write CSV with a UTF-8 BOM (for Excel)"),
         RunOption("log_format", "text", _choice(LOG_FORMATS), "log line format on stderr"),
     )

@@ -304,6 +304,7 @@ def _write_all(
 ) -> tuple[list[dict[str, Any]], int, list[str]]:
     """Every output file into the staging folder; returns (outputs, cells neutralised,
     warnings)."""
+    from crmkpi.report_html import ReportSettings, write_report
     from crmkpi.workbook import write_simple_workbook, write_workbook
 
     outputs: list[dict[str, Any]] = []
@@ -311,7 +312,8 @@ def _write_all(
     warnings: list[str] = []
     tables = {"kpis": kpis, **profiles}
     created = dt.datetime.combine(as_of, dt.time())  # workbook metadata: as-of, not the clock
-    for fmt in opts["format"]:
+    quality = [as_dict(r) for r in loaded.reports]
+    for fmt in [f for f in opts["format"] if f != "html"]:
         for name, frame in tables.items():
             path = staging.path(f"{name}.{fmt}")
             if fmt == "xlsx" and name == "kpis":
@@ -320,15 +322,36 @@ def _write_all(
                     kpis,
                     opts["by"],
                     opts["lang"],
-                    [as_dict(r) for r in loaded.reports],
+                    quality,
                     _run_info(run_id, as_of, opts, config_name),
                     created,
+                    opts["headline_metrics"],
                 )
             elif fmt == "xlsx":
                 warnings += write_simple_workbook(path, frame, name, created)
             else:
                 neutralised += write_table(frame, path, fmt, opts["bom"])
             outputs.append({"path": path.name, "sha256": _sha256(path), "rows": frame.height})
+    if "html" in opts["format"]:
+        written, report_warnings = write_report(
+            staging.folder,
+            kpis,
+            profiles,
+            opts["by"],
+            quality,
+            {"run_id": run_id, "as_of": as_of.isoformat()},
+            ReportSettings(
+                opts["report_title"],
+                opts["lang"],
+                opts["headline_metrics"],
+                opts["currency_symbol"],
+            ),
+        )
+        warnings += report_warnings
+        outputs += [
+            {"path": p.relative_to(staging.folder).as_posix(), "sha256": _sha256(p), "rows": None}
+            for p in written
+        ]
     for name, table in loaded.tables.items():
         if table.rejected.height:
             path = staging.path(f"rejected/{name}.csv")

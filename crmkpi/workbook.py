@@ -18,31 +18,12 @@ import polars as pl
 import xlsxwriter
 
 from crmkpi.metrics import REGISTRY
+from crmkpi.presentation import excel_format, title, units, wide
 from crmkpi.publish import OutputIOError
 
 MAX_CELL_CHARS = 32_767
 MAX_SHEET_ROWS = 1_048_575  # Excel's 1,048,576 rows less the header row
 TRUNCATION_MARK = "…[truncated]"
-HEADLINE_METRICS = ("revenue", "won_revenue", "win_rate", "active_customers", "csat", "nps")
-UNIT_FORMATS = {
-    "currency": "#,##0.00",
-    "ratio": "0.0%",
-    "count": "#,##0",
-    "days": "0.0",
-    "hours": "0.00",
-    "minutes": "0.0",
-    "seconds": "#,##0.0",
-    "score": "0.00",
-    "points": "0.0",
-    "months": "0.0",
-}
-RATIO_AS_NUMBER = {
-    "units_per_transaction",
-    "purchase_frequency",
-    "avg_contacts_per_ticket",
-    "interaction_frequency",
-    "clv_to_cac",
-}
 LABELS = {
     "en": {
         "summary": "Summary",
@@ -84,19 +65,6 @@ def _cell(value: Any, warnings: list[str], book: str) -> Any:
         warnings.append(f"a text cell over 32,767 characters was truncated in {book}")
         return value[: MAX_CELL_CHARS - len(TRUNCATION_MARK)] + TRUNCATION_MARK
     return value
-
-
-def _title(metric: str, lang: str) -> str:
-    if metric not in REGISTRY.metrics:
-        return metric
-    spec = REGISTRY[metric]
-    return spec.title_zh if lang == "zh" else spec.title_en
-
-
-def _number_format(metric: str, unit: str) -> str:
-    if unit == "ratio" and metric in RATIO_AS_NUMBER:
-        return "0.00"
-    return UNIT_FORMATS.get(unit, "General")
 
 
 class _Writer:
@@ -189,19 +157,6 @@ class _Writer:
         return sheet
 
 
-_CATALOGUE_ORDER = {name: i for i, name in enumerate(REGISTRY.metrics)}
-
-
-def _wide(kpis: pl.DataFrame, keys: list[str]) -> tuple[pl.DataFrame, list[str]]:
-    """Periods (and dimension values) down, metrics across in catalogue order (sales first,
-    then customers, service, call centre, marketing, data quality), as a manager reads them."""
-    metrics = sorted(
-        kpis["metric"].unique().to_list(), key=lambda m: (_CATALOGUE_ORDER.get(m, 10**6), m)
-    )
-    wide = kpis.pivot(on="metric", index=keys, values="value", aggregate_function="first")
-    return wide.select(*keys, *[m for m in metrics if m in wide.columns]), metrics
-
-
 def write_workbook(
     path: Path,
     kpis: pl.DataFrame,
@@ -210,10 +165,12 @@ def write_workbook(
     quality: Sequence[Mapping[str, Any]],
     run_info: Sequence[tuple[str, Any]],
     created: dt.datetime,
+    headline: Sequence[str],
 ) -> list[str]:
-    """Write the workbook; returns warnings (for example truncated cells)."""
+    """Write the workbook, with trend charts of the `headline` metrics; returns warnings (for
+    example truncated cells)."""
     labels = LABELS[lang]
-    units = dict(kpis.select("metric", "unit").unique().iter_rows())
+    unit_of = units(kpis)
     writer = _Writer(path, created, lang)
     grains = kpis["grain"].unique(maintain_order=True).to_list()
     wanted = [
@@ -226,38 +183,38 @@ def write_workbook(
     names = dict(zip(wanted, sheet_names(wanted), strict=True))
 
     total = kpis.filter(pl.col("grain") == "total")
-    wide, metrics = _wide(total, ["period", "period_start", "period_end", "partial_period"])
-    headers = [labels["period"], "start", "end", "partial", *[_title(m, lang) for m in metrics]]
+    summary_table, metrics = wide(total, ["period", "period_start", "period_end", "partial_period"])
+    headers = [labels["period"], "start", "end", "partial", *[title(m, lang) for m in metrics]]
     formats = [
         None,
         None,
         None,
         None,
-        *[writer.number(_number_format(m, units[m])) for m in metrics],
+        *[writer.number(excel_format(m, unit_of[m])) for m in metrics],
     ]
     summary = writer.table(
         names[labels["summary"]],
         headers,
-        wide.rows(),
+        summary_table.rows(),
         formats,
         [12, 11, 11, 8, *[16] * len(metrics)],
     )
-    _charts(writer, summary, wide, metrics, lang, len(headers))
+    _charts(writer, summary, summary_table, metrics, headline, lang, len(headers))
 
     for grain in grains:
         if grain == "total":
             continue
         dims = grain.split("+")
         part = kpis.filter(pl.col("grain") == grain)
-        wide, metrics = _wide(part, ["period", *dims])
-        headers = [labels["period"], *dims, *[_title(m, lang) for m in metrics]]
+        breakdown, metrics = wide(part, ["period", *dims])
+        headers = [labels["period"], *dims, *[title(m, lang) for m in metrics]]
         formats = [None] * (1 + len(dims)) + [
-            writer.number(_number_format(m, units[m])) for m in metrics
+            writer.number(excel_format(m, unit_of[m])) for m in metrics
         ]
         writer.table(
             names[grain],
             headers,
-            wide.rows(),
+            breakdown.rows(),
             formats,
             [12, *[18] * len(dims), *[16] * len(metrics)],
         )
@@ -324,25 +281,31 @@ def write_workbook(
 
 
 def _charts(
-    writer: _Writer, sheet: Any, wide: pl.DataFrame, metrics: list[str], lang: str, width: int
+    writer: _Writer,
+    sheet: Any,
+    table: pl.DataFrame,
+    metrics: list[str],
+    headline: Sequence[str],
+    lang: str,
+    width: int,
 ) -> None:
     """Native line charts of the headline KPIs, beside the summary table."""
-    rows = wide.height
+    rows = table.height
     if rows < 2:
         return
     anchor_row = 1
-    for metric in [m for m in HEADLINE_METRICS if m in metrics]:
+    for metric in [m for m in headline if m in metrics]:
         column = 4 + metrics.index(metric)
         chart = writer.book.add_chart({"type": "line"})
         chart.add_series(
             {
-                "name": _title(metric, lang),
+                "name": title(metric, lang),
                 "categories": [sheet.name, 1, 0, rows, 0],
                 "values": [sheet.name, 1, column, rows, column],
                 "marker": {"type": "circle"},
             }
         )
-        chart.set_title({"name": _title(metric, lang)})
+        chart.set_title({"name": title(metric, lang)})
         chart.set_legend({"none": True})
         chart.set_size({"width": 480, "height": 240})
         sheet.insert_chart(anchor_row, width + 1, chart)
