@@ -12,8 +12,8 @@ that are consistent with each other; `write_sample_folder()` writes them as an e
 
 Everything is drawn with ``numpy.random.default_rng`` from the seed (one independent stream per
 table), never from the wall clock, so reruns write byte-identical files. Rows are produced by
-whole-column numpy / polars operations; the only Python loops run over tables, reps or a few
-rejection rounds.
+whole-column numpy / polars operations; the only Python loops run over tables, reps, the two
+trainings or a few rejection rounds.
 
 The story the data tells: a B2B software vendor whose CRM went live on the first day of the
 range. A quarter of its customers are the base imported in the first days (so January of the
@@ -669,9 +669,9 @@ def _incidents(
     rep = _choose_reps(rng, at, range(len(_REP_NAMES)), joined_us)
     named = rng.random(n) < 0.85
     descriptions = [d for group in INCIDENT_DESCRIPTIONS for d in group]
-    first = np.cumsum([0, *(len(g) for g in INCIDENT_DESCRIPTIONS)])[:-1]
-    sizes = np.array([len(g) for g in INCIDENT_DESCRIPTIONS])
-    description = first[kind] + (rng.random(n) * sizes[kind]).astype(np.int64)
+    sizes = np.array([len(group) for group in INCIDENT_DESCRIPTIONS])
+    first = np.cumsum(sizes) - sizes  # where each kind's descriptions start in the flat list
+    description = first[kind] + rng.integers(0, sizes[kind])
     return pl.DataFrame(
         [
             _ids("INC", n).alias("incident_id"),
