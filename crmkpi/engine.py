@@ -35,6 +35,7 @@ from crmkpi.views import (
     order_spans,
     rep_adoption,
     shift_utilization,
+    training_results,
 )
 
 DIMENSIONS = (
@@ -50,7 +51,7 @@ DIMENSIONS = (
 )
 DEFAULT_DIMENSIONS = ("segment", "rep")
 NONE_LABEL = "(none)"
-VIEW_TABLES = {"completed_orders": "orders"}
+VIEW_TABLES = {"completed_orders": "orders", "training_results": "trainings"}
 KEY = "period_index"
 OUTPUT_COLUMNS = ("period", "period_start", "period_end", "partial_period", "grain")
 VALUE_COLUMNS = ("metric", "value", "numerator", "denominator", "unit", "previous_value", "change")
@@ -854,6 +855,16 @@ def prepare_sources(
         )
     if "calls" in tables and "agent_shifts" in tables and wanted("shift_utilization"):
         frames["shift_utilization"] = shift_utilization(tables["calls"], tables["agent_shifts"])
+    deals = tables.get("deals")
+    if (
+        "trainings" in tables
+        and deals is not None
+        and {"rep", "closed_at", "amount"} <= set(deals.columns)
+        and wanted("training_results")
+    ):
+        frames["training_results"] = training_results(
+            tables["trainings"], deals, as_of, settings["training_window_days"]
+        )
     if "campaigns" in tables and wanted("campaign_results"):
         frames["campaign_results"] = campaign_results(
             tables["campaigns"], tables.get("campaign_members"), tables.get("spend"), as_of
@@ -877,6 +888,15 @@ def _anchors(names: Sequence[str]) -> set[tuple[str, str]]:
         elif isinstance(metric, Stock):
             anchors.add((metric.table, metric.opened))
     return anchors
+
+
+def _training_results_gap(tables: Mapping[str, pl.DataFrame]) -> str:
+    """Why the trainings cannot be compared with the won revenue around them."""
+    for table in ("trainings", "deals"):
+        if table not in tables:
+            return f"table {table} not given"
+    absent = [c for c in ("rep", "closed_at", "amount") if c not in tables["deals"].columns]
+    return f"deals lack column(s) {', '.join(absent)}"
 
 
 def _check_period_count(periods: pl.DataFrame, grain: str, max_periods: int) -> None:
@@ -936,10 +956,17 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
         frames["rep_adoption"] = pl.DataFrame(
             schema=dict.fromkeys(VIEW_COLUMNS["rep_adoption"], pl.String)
         )
-    unavailable = {}
+    unavailable: dict[str, str] = {}
     if churn_source == "snapshot" and options.calendar.grain != "all":
         reason = "snapshot churn (a churned flag without dates) is measured for period all only"
         unavailable = {"snapshot_churned": reason, "snapshot_customers": reason}
+    if "training_results" in needed and "training_results" not in frames:
+        reason = _training_results_gap(tables)
+        unavailable |= {
+            m.name: reason
+            for m in REGISTRY.metrics.values()
+            if "training_results" in m.table_columns
+        }
     names, skipped, aliases = plan(
         wanted, frames, {**settings, "churn_source": churn_source}, unavailable
     )

@@ -238,6 +238,15 @@ def _probe_value(dtype: pl.DataType, constant: str | None) -> Any:
     return _PROBE_DATE
 
 
+# The output metrics that read each survey type.
+SURVEY_TYPE_METRICS = {
+    "csat": {"csat", "avg_satisfaction_score"},
+    "nps": {"nps"},
+    "ad_awareness": {"ad_awareness_rate"},
+    "ad_rating": {"ad_success_score"},
+}
+
+
 def unlocked_metrics(layouts: list[TableConfig]) -> list[str]:
     """The output metrics computable from exports read by these layouts alone: the engine's
     own plan over a one-row table with the columns each layout supplies (so the list follows
@@ -266,8 +275,10 @@ def unlocked_metrics(layouts: list[TableConfig]) -> list[str]:
     if surveys is not None and "survey_type" in surveys.columns:
         # a survey export of one kind unlocks that kind's metrics only
         kind = surveys["survey_type"][0]
-        other = {"csat": {"nps"}, "nps": {"csat", "avg_satisfaction_score"}}.get(kind, set())
-        computed -= other
+        if kind in SURVEY_TYPE_METRICS:
+            computed -= set().union(
+                *(names for other, names in SURVEY_TYPE_METRICS.items() if other != kind)
+            )
     return sorted(computed)
 
 

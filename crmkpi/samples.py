@@ -1,4 +1,4 @@
-"""Synthetic CRM exports: a seeded, vectorised generator of all 15 canonical tables.
+"""Synthetic CRM exports: a seeded, vectorised generator of all 17 canonical tables.
 
 `generate_tables()` returns clean canonical frames (the column names and dtypes of `tables.py`)
 that are consistent with each other; `write_sample_folder()` writes them as an export folder:
@@ -12,8 +12,8 @@ that are consistent with each other; `write_sample_folder()` writes them as an e
 
 Everything is drawn with ``numpy.random.default_rng`` from the seed (one independent stream per
 table), never from the wall clock, so reruns write byte-identical files. Rows are produced by
-whole-column numpy / polars operations; the only Python loops run over tables, reps or a few
-rejection rounds.
+whole-column numpy / polars operations; the only Python loops run over tables, reps, the two
+trainings or a few rejection rounds.
 
 The story the data tells: a B2B software vendor whose CRM went live on the first day of the
 range. A quarter of its customers are the base imported in the first days (so January of the
@@ -24,7 +24,9 @@ differ in deal size, sales cycle, win rate and churn. Eight reps: five sales rep
 the second year) and three service agents, in the teams Sales and Service and the regions East
 and West. Orders, deals, activities, tickets, calls and surveys belong to customers who exist
 (and have not churned) at the time; an in-range customer's first order is placed at its
-`created_at` and typed `new`.
+`created_at` and typed `new`. The sales team goes through two trainings, after which the
+trained reps close larger deals for a quarter; a handful of incidents (lost contracts, process
+failures) are on record.
 """
 
 from __future__ import annotations
@@ -226,10 +228,31 @@ CALL_OUTCOME_SHARES = (0.84, 0.11, 0.05)
 QUEUES = ("Support", "Billing", "Sales")
 QUEUE_SHARES = (0.6, 0.25, 0.15)
 
-SURVEY_TYPES = ("csat", "nps")
+SURVEY_TYPES = ("csat", "nps", "ad_awareness", "ad_rating")
 SURVEY_CHANNELS = ("Email", "SMS", "WeChat")
+AD_SURVEY_SHARE = 0.1  # of the survey rows: advertising surveys, taken from the NPS budget
+AD_AWARENESS_START, AD_AWARENESS_END = 0.3, 0.5  # aware share, rising over the range
+AD_RATING_SHARES = (0.05, 0.12, 0.3, 0.35, 0.18)  # scores 1..5
 CSAT_SHARES = (0.04, 0.06, 0.15, 0.40, 0.35)  # scores 1..5
 NPS_SHARES = (0.02, 0.01, 0.02, 0.03, 0.03, 0.06, 0.08, 0.15, 0.2, 0.2, 0.2)  # scores 0..10
+
+# Two team trainings: (program, days after the start of the range, share of the sales reps on
+# board who attend). Deals a trained rep closes in the TRAINING_WINDOW_DAYS after it are
+# TRAINING_LIFT larger (the lift training_effectiveness should find).
+TRAININGS = (
+    ("Consultative selling", 400, 1.0),
+    ("Product certification", 540, 0.6),
+)
+TRAINING_WINDOW_DAYS = 90
+TRAINING_LIFT = 1.25
+
+INCIDENT_KINDS = ("document_lost", "process_failure", "other")
+INCIDENT_SHARES = (0.4, 0.45, 0.15)
+INCIDENT_DESCRIPTIONS = (
+    ("合同原件遗失", "客户档案未归档", "报价单找不到"),
+    ("审批流程被跳过", "客户重复录入", "回款未登记"),
+    ("系统停机", "权限配置错误"),
+)
 
 CAMPAIGN_CHANNELS = ("Email", "WeChat", "Baidu Ads", "Douyin Ads", "Trade Show", "Webinar")
 CAMPAIGN_CHANNEL_SHARES = (0.2, 0.2, 0.2, 0.15, 0.1, 0.15)
@@ -301,7 +324,11 @@ TABLE_ORDER = (
     "quotas",
     "reps",
     "agent_shifts",
+    "trainings",
+    "incidents",
 )
+# Random streams beyond one per table (appended, so the tables' own streams never move).
+_STREAMS = (*TABLE_ORDER, "ad_surveys")
 _MONEY = frozenset({"amount", "cost", "budget", "revenue", "quota_amount"})
 
 # --------------------------------------------------------------------------------------------
@@ -539,6 +566,122 @@ def _base_weights(
 # --------------------------------------------------------------------------------------------
 # The tables
 # --------------------------------------------------------------------------------------------
+
+
+def _ad_surveys(
+    rng: np.random.Generator, calendar: _Calendar, size: SampleSize, customers: _Customers
+) -> pl.DataFrame:
+    """Advertising surveys of live customers (without ids): half ask whether they noticed the
+    ad (1 aware, 0 not; the aware share rises over the range as the campaigns add up), half
+    rate the ad 1..5."""
+    n = round(AD_SURVEY_SHARE * size.surveys)
+    days = calendar.draw_days(rng, _base_weights(calendar, customers, 0.4, 0.3), n)
+    at = np.sort(calendar.at(days, _time_of_day(rng, n)))
+    customer = customers.pick(rng, at)
+    keep = customer >= 0
+    at, customer = at[keep], customer[keep]
+    n = len(at)
+    rating = rng.random(n) < 0.5
+    progress = (at - calendar.start_us) / (calendar.end_us - calendar.start_us)
+    aware_share = AD_AWARENESS_START + (AD_AWARENESS_END - AD_AWARENESS_START) * progress
+    aware = (rng.random(n) < aware_share).astype(float)
+    rated = 1.0 + _choice(rng, n, AD_RATING_SHARES).astype(float)
+    return pl.DataFrame(
+        [
+            pl.Series("response_id", [None] * n, pl.String),
+            _datetime(at, "responded_at"),
+            _text(SURVEY_TYPES, np.where(rating, 3, 2), "survey_type"),
+            _float(np.where(rating, rated, aware), "score"),
+            customers.ids.gather(customer).alias("customer_id"),
+            _text(_REP_NAMES, customers.rep[customer], "rep"),
+            pl.Series("ticket_id", [None] * n, pl.String),
+            _text(SURVEY_CHANNELS, _choice(rng, n, (0.6, 0.1, 0.3)), "channel"),
+        ]
+    )
+
+
+def _numbered_surveys(*parts: pl.DataFrame) -> pl.DataFrame:
+    """The survey rows of every kind in response order, with ids in that order."""
+    surveys = pl.concat(parts).sort("responded_at", maintain_order=True)
+    return surveys.with_columns(_ids("SV", surveys.height).alias("response_id"))
+
+
+def _trainings(rng: np.random.Generator, calendar: _Calendar, joined_us: IntArray) -> pl.DataFrame:
+    """The team trainings of TRAININGS, each on a weekday near its planned day, attended by
+    that share of the sales reps on board (at least one); only trainings whose window before
+    and after fits in the range are held."""
+    window = TRAINING_WINDOW_DAYS
+    rows: list[pl.DataFrame] = []
+    for program, planned_day, share in TRAININGS:
+        day = planned_day + int(rng.integers(0, 14))
+        if day < window or day + 2 + window >= calendar.n_days:
+            continue
+        if calendar.weekday[day] >= 5:  # a weekend: the Monday after
+            day += 7 - int(calendar.weekday[day])
+        reps = np.asarray([r for r in SALES_REPS if joined_us[r] <= calendar.day_us[day]])
+        attending = max(1, round(share * len(reps)))
+        chosen = np.sort(rng.permutation(reps)[:attending])
+        rows.append(
+            pl.DataFrame(
+                [
+                    _text(_REP_NAMES, chosen, "rep"),
+                    _date(np.full(len(chosen), calendar.day_us[day]), "trained_on"),
+                    pl.Series("program", [program] * len(chosen), pl.String),
+                ]
+            )
+        )
+    schema = {"rep": pl.String, "trained_on": pl.Date, "program": pl.String}
+    return pl.concat(rows) if rows else pl.DataFrame(schema=schema)
+
+
+def _after_training(deals: pl.DataFrame, trainings: pl.DataFrame) -> pl.DataFrame:
+    """Deals a trained rep closes in the TRAINING_WINDOW_DAYS after the training day are
+    TRAINING_LIFT larger (in whole hundreds, as every deal amount)."""
+    closed_on = pl.col("closed_at").dt.date()
+    lifted = (
+        deals.select("deal_id", "rep", closed_on.alias("closed_on"))
+        .join(trainings.select("rep", "trained_on"), on="rep", how="inner")
+        .filter(
+            (pl.col("closed_on") > pl.col("trained_on"))
+            & (pl.col("closed_on") <= pl.col("trained_on") + pl.duration(days=TRAINING_WINDOW_DAYS))
+        )
+        .select("deal_id")
+        .unique()
+    )
+    boost = pl.col("deal_id").is_in(lifted["deal_id"].implode())
+    return deals.with_columns(
+        pl.when(boost)
+        .then((pl.col("amount") * TRAINING_LIFT / 100.0).round(0) * 100.0)
+        .otherwise(pl.col("amount"))
+        .alias("amount")
+    )
+
+
+def _incidents(
+    rng: np.random.Generator, calendar: _Calendar, size: SampleSize, joined_us: IntArray
+) -> pl.DataFrame:
+    """A handful of recorded incidents: lost contracts and files, process failures, others;
+    most name the rep involved and every one the team (its own column, as the export has it)."""
+    n = max(6, size.deals // 40)
+    days = calendar.draw_days(rng, calendar.season(0.1, amplitude=0.5), n)
+    at = np.sort(calendar.at(days, _time_of_day(rng, n)))
+    kind = _choice(rng, n, INCIDENT_SHARES)
+    rep = _choose_reps(rng, at, range(len(_REP_NAMES)), joined_us)
+    named = rng.random(n) < 0.85
+    descriptions = [d for group in INCIDENT_DESCRIPTIONS for d in group]
+    sizes = np.array([len(group) for group in INCIDENT_DESCRIPTIONS])
+    first = np.cumsum(sizes) - sizes  # where each kind's descriptions start in the flat list
+    description = first[kind] + rng.integers(0, sizes[kind])
+    return pl.DataFrame(
+        [
+            _ids("INC", n).alias("incident_id"),
+            _datetime(at, "occurred_at"),
+            _text(INCIDENT_KINDS, kind, "kind"),
+            _text(_REP_NAMES, np.where(named, rep, -1), "rep"),
+            _text(_REP_TEAMS, rep, "team"),
+            _text(descriptions, description, "description"),
+        ]
+    )
 
 
 def _reps_table() -> pl.DataFrame:
@@ -1018,7 +1161,7 @@ def _surveys(
     csat = 1.0 + np.searchsorted(csat_cdf, _normal_cdf(mood) * csat_cdf[-1], side="right")
     csat = np.minimum(csat, 5.0)
 
-    n_nps = size.surveys - n_csat
+    n_nps = size.surveys - n_csat - round(AD_SURVEY_SHARE * size.surveys)
     days = calendar.draw_days(rng, _base_weights(calendar, customers, 0.4, 0.3), n_nps)
     nps_at = calendar.at(days, _time_of_day(rng, n_nps))
     nps_customer = customers.pick(rng, nps_at)
@@ -1282,12 +1425,13 @@ def _agent_shifts(rng: np.random.Generator, calls: pl.DataFrame) -> pl.DataFrame
         .sort("rep", "shift_date")
     )
     utilisation = rng.uniform(0.55, 0.85, worked.height)
+    prep_share = rng.uniform(0.04, 0.12, worked.height)  # ready time before calls
+    staffed = ((pl.col("work") / pl.Series(utilisation) / 900.0).ceil() * 900.0).clip(900.0)
     return worked.select(
         "rep",
         "shift_date",
-        ((pl.col("work") / pl.Series(utilisation) / 900.0).ceil() * 900.0)
-        .clip(900.0)
-        .alias("staffed_seconds"),
+        staffed.alias("staffed_seconds"),
+        (staffed * pl.Series(prep_share) / 30.0).round(0).mul(30.0).alias("prep_seconds"),
     )
 
 
@@ -1303,19 +1447,21 @@ def generate_tables(
     gives the same frames whatever the platform or the wall clock.
     """
     calendar = _Calendar.build(start, end)
-    rngs = {name: np.random.default_rng([seed, k]) for k, name in enumerate(TABLE_ORDER)}
+    rngs = {name: np.random.default_rng([seed, k]) for k, name in enumerate(_STREAMS)}
     joined_us = _join_us(calendar)
 
     customers, customer_frame = _customers(rngs["customers"], calendar, size, joined_us)
     orders = _orders(rngs["orders"], calendar, size, customers)
-    deals = _deals(rngs["deals"], calendar, size, customers)
+    trainings = _trainings(rngs["trainings"], calendar, joined_us)
+    deals = _after_training(_deals(rngs["deals"], calendar, size, customers), trainings)
     windows = _campaign_windows(rngs["campaigns"], calendar, size)
     lead_created, leads = _leads(rngs["leads"], calendar, size, customers, windows, joined_us)
     activities = _activities(rngs["activities"], calendar, size, customers, joined_us)
     ticket_info, tickets = _tickets(rngs["tickets"], calendar, size, customers)
     calls = _calls(rngs["calls"], calendar, size, customers)
-    surveys = _surveys(
-        rngs["surveys"], calendar, size, customers, ticket_info, tickets["ticket_id"]
+    surveys = _numbered_surveys(
+        _surveys(rngs["surveys"], calendar, size, customers, ticket_info, tickets["ticket_id"]),
+        _ad_surveys(rngs["ad_surveys"], calendar, size, customers),
     )
     revenue = float(orders.filter(pl.col("status") == "completed")["amount"].sum())
     campaign_spend, campaigns, campaign_cost = _campaign_money(
@@ -1348,6 +1494,8 @@ def generate_tables(
         "quotas": _quotas(rngs["quotas"], calendar, deals, joined_us),
         "reps": _reps_table(),
         "agent_shifts": _agent_shifts(rngs["agent_shifts"], calls),
+        "trainings": trainings,
+        "incidents": _incidents(rngs["incidents"], calendar, size, joined_us),
     }
 
 

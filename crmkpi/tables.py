@@ -25,8 +25,9 @@ DEAL_TYPES = ["new_business", "upsell", "cross_sell", "renewal"]
 ACTIVITY_TYPES = ["call", "email", "meeting", "visit", "chat", "other"]
 DIRECTIONS = ["inbound", "outbound"]
 CALL_OUTCOMES = ["answered", "abandoned", "blocked"]
-SURVEY_TYPES = ["csat", "nps"]
+SURVEY_TYPES = ["csat", "nps", "ad_awareness", "ad_rating"]
 SPEND_CATEGORIES = ["marketing", "sales", "advertising", "service"]
+INCIDENT_KINDS = ["document_lost", "process_failure", "other"]
 
 
 def _present(data: pa.PolarsData, *columns: str) -> bool:
@@ -201,11 +202,14 @@ class Surveys(_Dimensions):
 
     @pa.dataframe_check(name="score_on_its_scale")
     def score_in_range(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        """CSAT is 1..5 (fractions allowed); NPS is a whole number 0..10."""
+        """CSAT and ad ratings are 1..5 (fractions allowed); NPS is a whole number 0..10; ad
+        awareness is 0 (not aware of the ad) or 1 (aware)."""
         score, kind = pl.col("score"), pl.col("survey_type")
-        csat_ok = kind.eq("csat") & score.is_between(1, 5)
+        rating_ok = kind.is_in(["csat", "ad_rating"]) & score.is_between(1, 5)
         nps_ok = kind.eq("nps") & score.is_between(0, 10) & (score == score.floor())
-        return data.lazyframe.select((csat_ok | nps_ok | ~kind.is_in(SURVEY_TYPES)).alias("ok"))
+        awareness_ok = kind.eq("ad_awareness") & score.is_in([0.0, 1.0])
+        on_scale = rating_ok | nps_ok | awareness_ok | ~kind.is_in(SURVEY_TYPES)
+        return data.lazyframe.select(on_scale.alias("ok"))
 
 
 class Spend(_Dimensions):
@@ -264,6 +268,27 @@ class AgentShifts(_Contract):
     rep: str
     shift_date: dt.date
     staffed_seconds: float = pa.Field(ge=0)
+    prep_seconds: float | None = pa.Field(ge=0, nullable=True)
+
+    @pa.dataframe_check(name="prep_seconds_within_staffed_seconds")
+    def prep_within_shift(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        """Preparing before answering is part of the assigned time, never more than it."""
+        return _not_before(data, "staffed_seconds", "prep_seconds")
+
+
+class Trainings(_Contract):
+    rep: str
+    trained_on: dt.date
+    program: str | None = pa.Field(nullable=True)
+
+
+class Incidents(_Contract):
+    incident_id: str = pa.Field(unique=True)
+    occurred_at: dt.datetime
+    kind: str = pa.Field(isin=INCIDENT_KINDS)
+    rep: str | None = pa.Field(nullable=True)
+    team: str | None = pa.Field(nullable=True)
+    description: str | None = pa.Field(nullable=True)
 
 
 CONTRACTS: dict[str, type[pa.DataFrameModel]] = {
@@ -282,6 +307,8 @@ CONTRACTS: dict[str, type[pa.DataFrameModel]] = {
     "quotas": Quotas,
     "reps": Reps,
     "agent_shifts": AgentShifts,
+    "trainings": Trainings,
+    "incidents": Incidents,
 }
 TABLE_NAMES = tuple(CONTRACTS)
 

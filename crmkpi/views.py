@@ -8,6 +8,8 @@ customer's own dimensions. Customer-base metrics (new, churned, at start/end) re
 `campaign_results`: campaigns with their members' revenue (targeted by as-of) and their cost.
 `rep_adoption`: per period and rep, whether the rep logged an activity and whether the rep
 owned an open deal or a live customer at the period's end.
+`training_results`: trainings whose after-window has ended by as-of, with the trained rep's won
+revenue in the window before and the window after.
 """
 
 from __future__ import annotations
@@ -36,6 +38,13 @@ VIEW_COLUMNS: dict[str, tuple[str, ...]] = {
     "shift_utilization": ("rep", "shift_date", "staffed_seconds", "handled_seconds"),
     "campaign_results": ("campaign_id", "started_at", "channel", "revenue", "cost"),
     "rep_adoption": ("rep", "period_date", "active", "owning"),
+    "training_results": (
+        "rep",
+        "trained_on",
+        "program",
+        "won_revenue_before",
+        "won_revenue_after",
+    ),
     "customer_rfm": (
         "customer_id",
         "snapshot_on",
@@ -331,4 +340,46 @@ def rep_adoption(
     )
     return flagged.join(ends, on="period_index").select(
         "rep", "period_date", pl.col("active").fill_null(False), pl.col("owning").fill_null(False)
+    )
+
+
+def training_results(
+    trainings: pl.DataFrame, deals: pl.DataFrame, as_of: dt.date, window_days: int
+) -> pl.DataFrame:
+    """Each training whose after-window (the `window_days` days after trained_on) has ended by
+    as-of, with the won revenue its rep closed in that window and in the `window_days` days
+    before trained_on; the training day itself is in neither. A won deal without an amount adds
+    0. Trainings are few and a rep closes at most one revenue total a day, so the join of
+    trainings to daily revenue by rep stays small."""
+    window = pl.duration(days=window_days)
+    ended = trainings.filter(pl.col("trained_on") + window <= as_of)
+    daily = (
+        deals.filter((pl.col("status") == "won") & pl.col("rep").is_not_null())
+        .group_by("rep", pl.col("closed_at").dt.date().alias("closed_on"))
+        .agg(exact_sum(pl.col("amount").fill_null(0.0)).alias("won"))
+    )
+    keyed = ended.select(
+        "rep",
+        "trained_on",
+        *(["program"] if "program" in ended.columns else []),
+        pl.int_range(pl.len()).alias("training"),
+    )
+    closed_on, trained_on = pl.col("closed_on"), pl.col("trained_on")
+    before = (closed_on >= trained_on - window) & (closed_on < trained_on)
+    after = (closed_on > trained_on) & (closed_on <= trained_on + window)
+    sums = (
+        keyed.join(daily, on="rep", how="inner")
+        .group_by("training")
+        .agg(
+            exact_sum(pl.when(before).then(pl.col("won")).otherwise(0.0)).alias(
+                "won_revenue_before"
+            ),
+            exact_sum(pl.when(after).then(pl.col("won")).otherwise(0.0)).alias("won_revenue_after"),
+        )
+    )
+    return (
+        keyed.join(sums, on="training", how="left")
+        .with_columns(pl.col("won_revenue_before", "won_revenue_after").fill_null(0.0))
+        .sort("training")
+        .drop("training")
     )

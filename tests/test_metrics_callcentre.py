@@ -220,6 +220,37 @@ def test_cost_per_call_is_service_spend_over_answered_calls() -> None:
     )
 
 
+# --- connect time ratio -------------------------------------------------------------------------
+
+PREP_SHIFTS = [
+    dict(rep="a", shift_date="2024-01-02", staffed_seconds=28800.0, prep_seconds=2880.0),
+    dict(rep="b", shift_date="2024-01-02", staffed_seconds=14400.0, prep_seconds=720.0),
+    # no prep time reported: left out of both parts, not a shift of 0 s preparing
+    dict(rep="a", shift_date="2024-01-03", staffed_seconds=28800.0, prep_seconds=None),
+    dict(rep="a", shift_date="2024-02-01", staffed_seconds=3600.0, prep_seconds=0.0),
+]
+
+
+@pytest.mark.parametrize("engine", ["polars", "duckdb"])
+def test_connect_time_ratio_is_prep_time_over_staffed_time(engine: str) -> None:
+    out = kpis({"agent_shifts": frame("agent_shifts", PREP_SHIFTS)}, period="month",
+               by=("rep",), as_of="2024-02-29", engine=engine)  # fmt: skip
+    # January: (2880 + 720) / (28800 + 14400) = 3600 / 43200 = 1/12
+    january = row(out, "connect_time_ratio", "2024-01")
+    assert (january["numerator"], january["denominator"]) == (3600.0, 43200.0)
+    assert january["value"] == pytest.approx(1 / 12)
+    assert value(out, "connect_time_ratio", "2024-01", rep="a") == 0.1  # 2880 / 28800
+    assert value(out, "connect_time_ratio", "2024-01", rep="b") == 0.05  # 720 / 14400
+    assert value(out, "connect_time_ratio", "2024-02") == 0.0  # 0 / 3600
+    assert REGISTRY["connect_time_ratio"].higher_is_better is False
+
+
+def test_connect_time_ratio_is_skipped_without_prep_seconds() -> None:
+    shifts = frame("agent_shifts", PREP_SHIFTS).drop("prep_seconds")
+    result = run({"agent_shifts": shifts}, period="month", as_of="2024-02-29")
+    assert "agent_shifts lacks column(s) prep_seconds" in result.skipped["connect_time_ratio"]
+
+
 def test_every_callcentre_metric_has_a_test_here() -> None:
     source = Path(__file__).read_text(encoding="utf-8")
     outputs = [m.name for m in METRICS if REGISTRY[m.name].output]

@@ -238,6 +238,57 @@ def test_interaction_cost_and_frequency() -> None:
     assert (frequency["numerator"], frequency["denominator"]) == (4.0, 3.0)
 
 
+# --- advertising surveys ------------------------------------------------------------------------
+
+AD_SURVEYS = [
+    dict(response_id="s1", responded_at="2024-01-03", survey_type="ad_awareness", score=1.0,
+         rep="a"),
+    dict(response_id="s2", responded_at="2024-01-04", survey_type="ad_awareness", score=0.0,
+         rep="a"),
+    dict(response_id="s3", responded_at="2024-01-05", survey_type="ad_awareness", score=1.0,
+         rep="b"),
+    dict(response_id="s4", responded_at="2024-01-06", survey_type="ad_rating", score=4.0,
+         rep="a"),
+    dict(response_id="s5", responded_at="2024-01-07", survey_type="ad_rating", score=2.5,
+         rep="b"),
+    dict(response_id="s6", responded_at="2024-01-08", survey_type="csat", score=5.0, rep="a"),
+    dict(response_id="s7", responded_at="2024-01-09", survey_type="nps", score=10.0, rep="a"),
+    dict(response_id="s8", responded_at="2024-01-10", survey_type="nps", score=3.0, rep="b"),
+    dict(response_id="s9", responded_at="2024-02-02", survey_type="ad_awareness", score=0.0,
+         rep="b"),
+    # after as-of: not counted
+    dict(response_id="s10", responded_at="2024-03-01", survey_type="ad_rating", score=1.0,
+         rep="a"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("engine", ["polars", "duckdb"])
+def test_ad_awareness_and_success_from_their_own_survey_types(engine: str) -> None:
+    out = kpis({"surveys": frame("surveys", AD_SURVEYS)}, period="month", by=("rep",),
+               as_of="2024-02-29", engine=engine)  # fmt: skip
+    # January: ad_awareness s1, s2, s3 of which s1 and s3 aware -> 2 / 3
+    awareness = row(out, "ad_awareness_rate", "2024-01")
+    assert (awareness["numerator"], awareness["denominator"]) == (2.0, 3.0)
+    assert value(out, "ad_awareness_rate", "2024-01", rep="a") == 0.5
+    assert value(out, "ad_awareness_rate", "2024-02") == 0.0  # s9 not aware
+    # ad_rating s4 4 and s5 2.5 -> 6.5 / 2 = 3.25; February has none (s10 is after as-of)
+    success = row(out, "ad_success_score", "2024-01")
+    assert (success["value"], success["numerator"], success["denominator"]) == (3.25, 6.5, 2.0)
+    assert value(out, "ad_success_score", "2024-01", rep="b") == 2.5
+    assert value(out, "ad_success_score", "2024-02") is None
+
+
+def test_csat_and_nps_read_only_their_own_survey_types() -> None:
+    out = kpis({"surveys": frame("surveys", AD_SURVEYS)}, period="month", as_of="2024-02-29")
+    # CSAT: s6 only (the ad rating of 4 is no satisfied CSAT response) -> 1 / 1, mean 5
+    csat = row(out, "csat", "2024-01")
+    assert (csat["numerator"], csat["denominator"]) == (1.0, 1.0)
+    assert value(out, "avg_satisfaction_score", "2024-01") == 5.0
+    # NPS: s7 promoter, s8 detractor -> 0 of 2 (the 0/1 awareness scores are no detractors)
+    nps = row(out, "nps", "2024-01")
+    assert (nps["value"], nps["numerator"], nps["denominator"]) == (0.0, 0.0, 2.0)
+
+
 def test_every_marketing_metric_has_a_test_here() -> None:
     source = Path(__file__).read_text(encoding="utf-8")
     outputs = [m.name for m in METRICS if REGISTRY[m.name].output]

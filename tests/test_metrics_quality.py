@@ -153,6 +153,49 @@ def test_crm_adoption_with_open_deals_only_and_skipped_without_activity_reps() -
     assert "crm_adoption_rate" in result.skipped  # not 0 %: who was active is unknown
 
 
+# --- incidents ----------------------------------------------------------------------------------
+
+INCIDENTS = [
+    dict(incident_id="i1", occurred_at="2024-01-05 10:00", kind="document_lost", rep="a",
+         team="Sales", description="signed contract missing from the file"),
+    # no team of its own: the table's team column wins as a whole, so (none), not b's team
+    dict(incident_id="i2", occurred_at="2024-01-20 11:00", kind="document_lost", rep="b",
+         team=None),
+    dict(incident_id="i3", occurred_at="2024-01-22 09:00", kind="process_failure", rep="c",
+         team="Service"),
+    dict(incident_id="i4", occurred_at="2024-01-25 09:00", kind="other", rep="a",
+         team="Sales"),
+    dict(incident_id="i5", occurred_at="2024-02-03 16:00", kind="process_failure", rep=None,
+         team="Sales"),
+    # after as-of: not counted
+    dict(incident_id="i6", occurred_at="2024-03-01 09:00", kind="document_lost", rep="a",
+         team="Sales"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("engine", ["polars", "duckdb"])
+def test_documents_lost_and_process_failures_count_incidents_by_kind(engine: str) -> None:
+    reps = frame("reps", [dict(rep="a", team="Sales"), dict(rep="b", team="Sales"),
+                          dict(rep="c", team="Service")])  # fmt: skip
+    tables = {"incidents": frame("incidents", INCIDENTS), "reps": reps}
+    out = kpis(tables, period="month", by=("team",), as_of="2024-02-29", engine=engine)
+    # January: i1, i2 lost documents; i3 a process failure (i4 is another kind)
+    assert series(out, "documents_lost") == {"2024-01": 2, "2024-02": 0}
+    assert series(out, "process_failures") == {"2024-01": 1, "2024-02": 1}
+    assert value(out, "documents_lost", "2024-01", team="Sales") == 1
+    assert value(out, "documents_lost", "2024-01", team="(none)") == 1
+    assert value(out, "process_failures", "2024-02", team="Sales") == 1
+    assert REGISTRY["documents_lost"].higher_is_better is False
+    assert REGISTRY["process_failures"].higher_is_better is False
+
+
+def test_incident_metrics_are_skipped_without_incidents() -> None:
+    result = run({"customers": frame("customers", CUSTOMERS)}, period="month",
+                 as_of="2024-02-29")  # fmt: skip
+    assert result.skipped["documents_lost"] == "table incidents not given"
+    assert result.skipped["process_failures"] == "table incidents not given"
+
+
 def test_every_quality_metric_has_a_test_here() -> None:
     source = Path(__file__).read_text(encoding="utf-8")
     outputs = [m.name for m in METRICS if REGISTRY[m.name].output]

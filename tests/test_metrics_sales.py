@@ -7,6 +7,7 @@ Periods are quarters unless a test says otherwise; `as_of` is always given.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -647,6 +648,147 @@ def test_a_metric_whose_table_or_column_is_missing_is_skipped_with_a_reason() ->
     assert "won_revenue" in result.computed
     computed = set(result.kpis["metric"])
     assert "leads_created" not in computed and "weighted_pipeline_value" not in computed
+
+
+# --- renewals -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ["polars", "duckdb"])
+def test_renewal_rate_and_revenue_from_renewal_deals_by_close_date(engine: str) -> None:
+    deals = frame(
+        "deals",
+        [
+            dict(deal_id="r1", created_at="2023-12-01", status="won", closed_at="2024-01-10",
+                 amount=1200.0, deal_type="renewal", rep="a"),
+            dict(deal_id="r2", created_at="2023-12-01", status="lost", closed_at="2024-01-20",
+                 amount=800.0, deal_type="renewal", rep="a"),
+            # a won renewal without an amount counts as won and adds 0
+            dict(deal_id="r3", created_at="2023-12-01", status="won", closed_at="2024-01-25",
+                 amount=None, deal_type="renewal", rep="b"),
+            # not renewals: new business, and a deal without a type
+            dict(deal_id="n1", created_at="2023-12-01", status="won", closed_at="2024-01-05",
+                 amount=5000.0, deal_type="new_business", rep="a"),
+            dict(deal_id="n2", created_at="2023-12-01", status="lost", closed_at="2024-01-06",
+                 amount=100.0, deal_type=None, rep="b"),
+            dict(deal_id="r4", created_at="2024-01-15", status="won", closed_at="2024-02-10",
+                 amount=600.0, deal_type="renewal", rep="b"),
+            # closed after as-of: still open, counted nowhere
+            dict(deal_id="r5", created_at="2024-02-01", status="won", closed_at="2024-03-05",
+                 amount=999.0, deal_type="renewal", rep="b"),
+            dict(deal_id="r6", created_at="2024-02-02", status="open", amount=50.0,
+                 deal_type="renewal", rep="a"),
+        ],
+    )  # fmt: skip
+    out = kpis({"deals": deals}, period="month", by=("rep",), as_of="2024-02-29", engine=engine)
+    # January: renewals closed r1 (won), r2 (lost), r3 (won) -> 2 / 3, not a's 1/2 and b's 1/1
+    # averaged (0.75)
+    january = row(out, "renewal_rate", "2024-01")
+    assert (january["numerator"], january["denominator"]) == (2.0, 3.0)
+    assert january["value"] == pytest.approx(2 / 3)
+    assert value(out, "renewal_rate", "2024-01", rep="a") == 0.5
+    assert value(out, "renewal_rate", "2024-01", rep="b") == 1.0
+    # February: r4 won, r5 closes after as-of -> 1 / 1
+    assert value(out, "renewal_rate", "2024-02") == 1.0
+    # renewal revenue: January r1 1200 + r3 0; February r4 600 (r5 not yet)
+    assert series(out, "renewal_revenue") == {"2023-12": 0.0, "2024-01": 1200.0, "2024-02": 600.0}
+    assert value(out, "renewal_revenue", "2024-01", rep="b") == 0.0
+    # December: nothing closed -> null rate, the row still written
+    assert value(out, "renewal_rate", "2023-12") is None
+
+
+def test_renewal_metrics_need_the_deal_type() -> None:
+    deals = frame(
+        "deals",
+        [dict(deal_id="d1", created_at="2024-01-05", status="won", closed_at="2024-01-20",
+              amount=100.0)],
+    )  # fmt: skip
+    result = run({"deals": deals}, as_of="2024-03-31")
+    assert result.skipped["renewal_revenue"] == "deals lacks column(s) deal_type"
+    assert "deal_type" in result.skipped["renewal_rate"]
+
+
+# --- training effectiveness ---------------------------------------------------------------------
+
+
+def _won(deal_id: str, closed_at: str, amount: float | None, rep: str | None) -> dict[str, Any]:
+    return dict(deal_id=deal_id, created_at="2024-01-01", status="won", closed_at=closed_at,
+                amount=amount, rep=rep)  # fmt: skip
+
+
+TRAINING_DEALS = [
+    # rep a, trained on 10 February; with a 10-day window: before = 31 Jan .. 9 Feb, after =
+    # 11 Feb .. 20 Feb, the training day in neither
+    _won("a1", "2024-01-30 10:00", 500.0, "a"),  # one day before the before-window
+    _won("a2", "2024-01-31 09:00", 1000.0, "a"),  # before
+    _won("a3", "2024-02-09 23:00", 200.0, "a"),  # before (its last day)
+    _won("a4", "2024-02-10 12:00", 9999.0, "a"),  # the training day: neither
+    _won("a5", "2024-02-11 08:00", 1500.0, "a"),  # after
+    _won("a6", "2024-02-12 08:00", None, "a"),  # after, adds 0
+    _won("a7", "2024-02-20 18:00", 700.0, "a"),  # after (its last day)
+    _won("a8", "2024-02-21 09:00", 4000.0, "a"),  # one day past the after-window
+    dict(deal_id="a9", created_at="2024-01-01", status="lost", closed_at="2024-02-15",
+         amount=3000.0, rep="a"),  # lost: no revenue
+    # rep b, trained on 15 February: before = 5 .. 14 Feb, after = 16 .. 25 Feb
+    _won("b1", "2024-02-05 09:00", 800.0, "b"),
+    _won("b2", "2024-02-16 09:00", 400.0, "b"),
+    _won("b3", "2024-02-25 09:00", 400.0, "b"),
+    # rep c, trained on 1 March: nothing before, 300 after
+    _won("c1", "2024-03-05 09:00", 300.0, "c"),
+    _won("x1", "2024-02-12 09:00", 5000.0, None),  # nobody's
+]  # fmt: skip
+TRAININGS = [
+    dict(rep="a", trained_on="2024-02-10", program="negotiation"),
+    dict(rep="b", trained_on="2024-02-15", program="negotiation"),
+    dict(rep="c", trained_on="2024-03-01", program="product"),
+    # its after-window (26 Mar .. 4 Apr) has not ended by as-of (31 Mar): not counted
+    dict(rep="a", trained_on="2024-03-25", program="product"),
+]
+
+
+@pytest.mark.parametrize("engine", ["polars", "duckdb"])
+def test_training_effectiveness_compares_won_revenue_after_with_before(engine: str) -> None:
+    tables = {"deals": frame("deals", TRAINING_DEALS), "trainings": frame("trainings", TRAININGS)}
+    out = kpis(tables, period="month", by=("rep",), as_of="2024-03-31",
+               settings={"training_window_days": 10}, engine=engine)  # fmt: skip
+    # February: a before 1000 + 200 = 1200, after 1500 + 0 + 700 = 2200; b before 800, after
+    # 400 + 400 = 800 -> (1000 + 0) / (1200 + 800) = 0.5
+    february = row(out, "training_effectiveness", "2024-02")
+    assert (february["value"], february["numerator"], february["denominator"]) == (
+        0.5,
+        1000.0,
+        2000.0,
+    )
+    assert value(out, "training_effectiveness", "2024-02", rep="a") == pytest.approx(1000 / 1200)
+    assert value(out, "training_effectiveness", "2024-02", rep="b") == 0.0
+    # March: only c's training counts (a's second one has not finished its window): 300 - 0
+    # over nothing before -> null, the parts still written
+    march = row(out, "training_effectiveness", "2024-03")
+    assert (march["value"], march["numerator"], march["denominator"]) == (None, 300.0, 0.0)
+
+
+def test_training_window_defaults_to_90_days() -> None:
+    tables = {"deals": frame("deals", TRAINING_DEALS), "trainings": frame("trainings", TRAININGS)}
+    out = kpis(tables, period="month", as_of="2024-05-10")
+    # Only a's 10 February training has ended its window (10 Feb + 90 days = 10 May); b's
+    # (15 May), c's (30 May) and a's second have not. Before (12 Nov .. 9 Feb): 500 + 1000 +
+    # 200 = 1700; after (11 Feb .. 10 May): 1500 + 0 + 700 + 4000 = 6200
+    february = row(out, "training_effectiveness", "2024-02")
+    assert (february["numerator"], february["denominator"]) == (4500.0, 1700.0)
+    assert february["value"] == pytest.approx(4500 / 1700)
+    assert row(out, "training_effectiveness", "2024-03")["denominator"] == 0.0
+
+
+def test_training_effectiveness_needs_trainings_and_deals_with_reps() -> None:
+    deals = frame("deals", TRAINING_DEALS)
+    result = run({"deals": deals}, period="month", as_of="2024-03-31")
+    assert result.skipped["training_effectiveness"] == (
+        "needs won_revenue_lift_after_training (table trainings not given)"
+    )
+    anonymous = deals.drop("rep")
+    result = run({"deals": anonymous, "trainings": frame("trainings", TRAININGS)},
+                 period="month", as_of="2024-03-31")  # fmt: skip
+    assert result.skipped["training_effectiveness"].endswith("(deals lack column(s) rep)")
+    assert "won_revenue" in result.computed  # the deals still count where they can
 
 
 def test_every_sales_metric_has_a_test_here() -> None:

@@ -24,7 +24,10 @@ from crmkpi.engine import compute
 from crmkpi.errors import EXIT_INVALID_DATA, FileRejectedError, InputMissingError
 from crmkpi.init import starter_config
 from crmkpi.load import FOLDER_FAILURE, LoadResult, load_all
+from crmkpi.metrics import REGISTRY
+from crmkpi.metrics.base import Simple
 from crmkpi.presets import (
+    SURVEY_TYPE_METRICS,
     detect_preset,
     list_presets,
     merge_documents,
@@ -706,3 +709,15 @@ def test_the_preset_option_of_the_commands(tmp_path: Path) -> None:
     assert init.exit_code == 0, init.output
     assert "preset: salesforce" in init.output
     assert runner.invoke(app, ["validate", str(exports), "--preset", "nosuchcrm"]).exit_code == 78
+
+
+def test_every_survey_metric_belongs_to_one_survey_type() -> None:
+    def reads_surveys(name: str) -> bool:
+        return any(
+            isinstance(REGISTRY[part], Simple) and REGISTRY[part].table == "surveys"
+            for part in REGISTRY.order([name])
+        )
+
+    survey_metrics = sorted(m.name for m in REGISTRY.outputs() if reads_surveys(m.name))
+    named = sorted(n for names in SURVEY_TYPE_METRICS.values() for n in names)
+    assert named == survey_metrics

@@ -12,6 +12,7 @@ import fastexcel
 import polars as pl
 import pytest
 
+from crmkpi.api import compute_kpis
 from crmkpi.samples import SCALES, SampleSize, generate_tables, write_sample_folder
 from crmkpi.tables import CONTRACTS, TABLE_NAMES, columns_of
 
@@ -240,6 +241,50 @@ def test_reps_quotas_budgets(demo: dict[str, pl.DataFrame]) -> None:
     assert budgets.height == 24 * 4
     assert set(budgets["category"]) == {"marketing", "sales", "advertising", "service"}
     assert set(demo["spend"]["category"]) == set(budgets["category"])
+
+
+def test_trainings_lift_the_trained_reps_won_revenue(demo: dict[str, pl.DataFrame]) -> None:
+    trainings, deals, reps = demo["trainings"], demo["deals"], demo["reps"]
+    sales = set(reps.filter(pl.col("team") == "Sales")["rep"])
+    assert 3 <= trainings.height <= 12 and set(trainings["rep"]) <= sales
+    assert trainings.select("rep", "trained_on").is_unique().all()
+    assert (trainings["trained_on"].dt.weekday() <= 5).all()
+    # The trained reps' won revenue in the 90 days after each training against the 90 days
+    # before (the training day in neither), computed here row by row from the deals.
+    won = deals.filter(pl.col("status") == "won").select(
+        "rep", pl.col("closed_at").dt.date().alias("day"), "amount"
+    )
+    before = after = 0.0
+    for rep, day in trainings.select("rep", "trained_on").iter_rows():
+        mine = won.filter(pl.col("rep") == rep)
+        span = dt.timedelta(days=90)
+        before += mine.filter((pl.col("day") >= day - span) & (pl.col("day") < day))["amount"].sum()
+        after += mine.filter((pl.col("day") > day) & (pl.col("day") <= day + span))["amount"].sum()
+    kpis = compute_kpis(demo, period="all", as_of=dt.date(2025, 12, 31),
+                        metrics=["training_effectiveness"])  # fmt: skip
+    total = kpis.row(0, named=True)
+    assert (total["numerator"], total["denominator"]) == pytest.approx((after - before, before))
+    assert 0.1 < total["value"] < 0.6  # a visible lift, not a miracle
+
+
+def test_incidents_prep_times_and_ad_surveys(demo: dict[str, pl.DataFrame]) -> None:
+    incidents, reps = demo["incidents"], demo["reps"]
+    assert 3 <= incidents.height <= 20  # a handful
+    assert set(incidents["kind"]) <= {"document_lost", "process_failure", "other"}
+    teams = dict(zip(reps["rep"], reps["team"], strict=True))
+    named = incidents.drop_nulls("rep")
+    assert named.height > 0
+    assert [teams[r] for r in named["rep"]] == named["team"].to_list()
+    shifts = demo["agent_shifts"]
+    share = shifts["prep_seconds"] / shifts["staffed_seconds"]
+    assert share.min() >= 0.0 and share.max() <= 0.2
+    surveys = demo["surveys"]
+    assert surveys["response_id"].is_unique().all()
+    assert surveys["responded_at"].is_sorted()
+    aware = surveys.filter(pl.col("survey_type") == "ad_awareness")["score"]
+    rated = surveys.filter(pl.col("survey_type") == "ad_rating")["score"]
+    assert aware.len() > 0 and set(aware) <= {0.0, 1.0}
+    assert rated.len() > 0 and rated.is_between(1, 5).all()
 
 
 def test_everything_happens_in_the_range(tiny: dict[str, pl.DataFrame]) -> None:

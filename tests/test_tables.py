@@ -21,8 +21,8 @@ def test_schema_file_matches_contract(table: str) -> None:
     )
 
 
-def test_all_fifteen_tables() -> None:
-    assert len(TABLE_NAMES) == 15
+def test_all_seventeen_tables() -> None:
+    assert len(TABLE_NAMES) == 17
     assert {p.stem for p in (REPO / "schemas").glob("*.json")} == set(TABLE_NAMES)
 
 
@@ -34,6 +34,8 @@ def test_required_columns_follow_the_catalogue() -> None:
     assert required["calls"] == {"call_id", "offered_at", "outcome"}
     assert required["customers"] == {"customer_id"}
     assert required["agent_shifts"] == {"rep", "shift_date", "staffed_seconds"}
+    assert required["trainings"] == {"rep", "trained_on"}
+    assert required["incidents"] == {"incident_id", "occurred_at", "kind"}
 
 
 def _failures(table: str, frame: pl.DataFrame) -> set[str]:
@@ -89,3 +91,47 @@ def test_survey_scales() -> None:
     except pa.errors.SchemaErrors as exc:
         bad = set(exc.failure_cases["index"].to_list())
     assert bad == {1, 3, 4}  # csat 0, nps 7.5 (not whole), nps 11
+
+
+def test_ad_survey_scales() -> None:
+    frame = pl.DataFrame(
+        {
+            "response_id": ["1", "2", "3", "4", "5", "6"],
+            "responded_at": [dt.datetime(2024, 1, 1)] * 6,
+            "survey_type": ["ad_awareness", "ad_awareness", "ad_awareness", "ad_rating",
+                            "ad_rating", "ad_rating"],
+            "score": [1.0, 0.0, 0.5, 3.5, 0.0, 6.0],
+        }
+    )  # fmt: skip
+    try:
+        CONTRACTS["surveys"].validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        bad = set(exc.failure_cases["index"].to_list())
+    assert bad == {2, 4, 5}  # awareness 0.5 (neither 0 nor 1), ad rating 0 and 6 (1..5)
+
+
+def test_prep_time_lies_within_the_shift() -> None:
+    frame = pl.DataFrame(
+        {
+            "rep": ["a", "b", "c"],
+            "shift_date": [dt.date(2024, 1, 2)] * 3,
+            "staffed_seconds": [3600.0, 3600.0, 3600.0],
+            "prep_seconds": [600.0, 4000.0, None],
+        }
+    )
+    assert _failures("agent_shifts", frame) == {"prep_seconds_within_staffed_seconds"}
+    negative = frame.with_columns(pl.Series("prep_seconds", [-1.0, 0.0, 3600.0]))
+    assert _failures("agent_shifts", negative) == {"greater_than_or_equal_to(0)"}
+
+
+def test_incident_rules() -> None:
+    frame = pl.DataFrame(
+        {
+            "incident_id": ["i1", "i2", "i2"],
+            "occurred_at": [dt.datetime(2024, 1, 2)] * 3,
+            "kind": ["document_lost", "process_failure", "lost_laptop"],
+        }
+    )
+    checks = _failures("incidents", frame)
+    assert "field_uniqueness" in checks
+    assert any(c.startswith("isin") for c in checks)

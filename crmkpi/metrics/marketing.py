@@ -15,6 +15,11 @@ FAMILY = "marketing"
 
 
 _members = simple_on("campaign_members", FAMILY, anchor="targeted_at", output=False)
+_surveys = simple_on("surveys", FAMILY, anchor="responded_at")
+
+
+def _survey_type(value: str) -> Any:
+    return lambda ctx: nw.col("survey_type") == value
 
 
 def _pair(ctx: Context) -> nw.Expr:
@@ -257,5 +262,49 @@ METRICS: list[Metric] = [
         numerator="customer_interactions",
         denominator="customers_contacted",
         formula="activities with a customer / distinct customers contacted",
+    ),
+    _surveys(
+        "ad_awareness_responses",
+        "Ad awareness responses",
+        "广告认知调查回复数",
+        "survey responses of type ad_awareness",
+        unit="count",
+        agg="count",
+        where=_survey_type("ad_awareness"),
+        columns=("survey_type",),
+        output=False,
+    ),
+    _surveys(
+        "ad_aware_responses",
+        "Responses aware of the ad",
+        "知晓广告的回复数",
+        "ad_awareness responses with score 1",
+        unit="count",
+        agg="count",
+        where=lambda ctx: _survey_type("ad_awareness")(ctx) & (nw.col("score") == 1),
+        columns=("survey_type", "score"),
+        output=False,
+    ),
+    Ratio(
+        name="ad_awareness_rate",
+        title_en="Ad awareness rate",
+        title_zh="广告认知度",
+        family=FAMILY,
+        unit="ratio",
+        numerator="ad_aware_responses",
+        denominator="ad_awareness_responses",
+        formula="ad_awareness responses with score 1 / ad_awareness responses",
+    ),
+    _surveys(
+        "ad_success_score",
+        "Ad success score",
+        "广告成功度",
+        "mean score of ad_rating responses (1..5: the customers' overall rating of the ad's "
+        "creativity, appeal, persuasion, clarity and memorability)",
+        unit="score",
+        agg="mean",
+        column="score",
+        where=_survey_type("ad_rating"),
+        columns=("survey_type",),
     ),
 ]

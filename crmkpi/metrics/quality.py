@@ -1,4 +1,5 @@
-"""Data quality and adoption (customers, activities, deals): KPI_CATALOGUE.md, section 6."""
+"""Data quality and adoption (customers, activities, deals, incidents): KPI_CATALOGUE.md,
+section 6."""
 
 from __future__ import annotations
 
@@ -36,6 +37,24 @@ def _filled_fields(ctx: Context) -> nw.Expr:
 def _field_slots(ctx: Context) -> nw.Expr:
     """Every configured field is a slot, also one the export lacks (it is empty everywhere)."""
     return (~nw.col("customer_id").is_null()).cast(nw.Float64) * len(ctx.settings["profile_fields"])
+
+
+def _incidents_of(kind: str, name: str, title_en: str, title_zh: str) -> Simple:
+    """Count of the incidents of one kind, placed by occurred_at; fewer is better."""
+    return Simple(
+        name=name,
+        title_en=title_en,
+        title_zh=title_zh,
+        family=FAMILY,
+        unit="count",
+        table="incidents",
+        anchor="occurred_at",
+        agg="count",
+        columns=("kind",),
+        where=lambda ctx: nw.col("kind") == kind,
+        higher_is_better=False,
+        formula=f"count of incidents of kind {kind}",
+    )
 
 
 METRICS: list[Metric] = [
@@ -123,5 +142,14 @@ METRICS: list[Metric] = [
         denominator="reps_owning",
         formula="reps with an activity in the period / reps owning, at period end, an open "
         "deal or a live customer",
+    ),
+    _incidents_of(
+        "document_lost", "documents_lost", "Documents lost", "销售合同、档案资料丢失情况"
+    ),
+    _incidents_of(
+        "process_failure",
+        "process_failures",
+        "Process failures",
+        "流程完善程度 (管理失误和无序次数)",
     ),
 ]

@@ -32,6 +32,10 @@ def _won_by_as_of(ctx: Context) -> nw.Expr:
     return _status("won") & (nw.col("closed_at") < nw.lit(ctx.as_of_end))
 
 
+def _renewal(ctx: Context) -> nw.Expr:
+    return nw.col("deal_type") == "renewal"
+
+
 def _cycle_days(ctx: Context) -> nw.Expr:
     return (nw.col("closed_at") - nw.col("created_at")).dt.total_microseconds() / 86_400_000_000
 
@@ -245,6 +249,53 @@ METRICS: list[Metric] = [
         output=False,
         formula="revenue of upsell and cross-sell orders / revenue",
     ),
+    _deals(
+        "renewal_deals_won",
+        "Renewal deals won",
+        "续约赢单数",
+        "count of won deals with deal_type renewal",
+        unit="count",
+        anchor="closed_at",
+        agg="count",
+        where=lambda ctx: _won(ctx) & _renewal(ctx),
+        columns=("status", "deal_type"),
+        output=False,
+    ),
+    _deals(
+        "renewal_deals_closed",
+        "Renewal deals closed",
+        "续约结案商机数",
+        "count of won or lost deals with deal_type renewal",
+        unit="count",
+        anchor="closed_at",
+        agg="count",
+        where=lambda ctx: _closed(ctx) & _renewal(ctx),
+        columns=("status", "deal_type"),
+        output=False,
+    ),
+    Ratio(
+        name="renewal_rate",
+        title_en="Renewal rate",
+        title_zh="客户续约率",
+        family=FAMILY,
+        unit="ratio",
+        numerator="renewal_deals_won",
+        denominator="renewal_deals_closed",
+        formula="won renewal deals / (won + lost renewal deals), deal_type = renewal, by close "
+        "date",
+    ),
+    _deals(
+        "renewal_revenue",
+        "Renewal revenue",
+        "续约成交额",
+        "sum of amount of won deals with deal_type renewal",
+        unit="currency",
+        anchor="closed_at",
+        agg="sum",
+        column="amount",
+        where=lambda ctx: _won(ctx) & _renewal(ctx),
+        columns=("status", "deal_type"),
+    ),
     Simple(
         name="quota",
         title_en="Quota",
@@ -415,6 +466,50 @@ METRICS: list[Metric] = [
         numerator="won_revenue",
         denominator="reps_with_won_deal",
         formula="won_revenue / distinct reps with a won deal",
+    ),
+    Simple(
+        name="won_revenue_lift_after_training",
+        title_en="Won revenue lift after training",
+        title_zh="培训后成交额增量",
+        family=FAMILY,
+        unit="currency",
+        table="training_results",
+        anchor="trained_on",
+        agg="sum",
+        value=lambda ctx: nw.col("won_revenue_after") - nw.col("won_revenue_before"),
+        columns=("won_revenue_after", "won_revenue_before"),
+        settings=("training_window_days",),
+        output=False,
+        formula="trained rep's won revenue in the training_window_days after trained_on - in "
+        "as many days before it",
+    ),
+    Simple(
+        name="won_revenue_before_training",
+        title_en="Won revenue before training",
+        title_zh="培训前成交额",
+        family=FAMILY,
+        unit="currency",
+        table="training_results",
+        anchor="trained_on",
+        agg="sum",
+        column="won_revenue_before",
+        settings=("training_window_days",),
+        output=False,
+        formula="trained rep's won revenue in the training_window_days before trained_on",
+    ),
+    Ratio(
+        name="training_effectiveness",
+        title_en="Training effectiveness",
+        title_zh="培训效用",
+        family=FAMILY,
+        unit="ratio",
+        numerator="won_revenue_lift_after_training",
+        denominator="won_revenue_before_training",
+        settings=("training_window_days",),
+        formula="for trainings in the period whose after-window has ended by as-of: (won "
+        "revenue of the trained rep in the training_window_days (default 90) after trained_on "
+        "- in as many days before it) / the revenue before, summed over trainings before "
+        "dividing; the training day is in neither window",
     ),
     spend_of("sales_spend", "Sales spend", "销售费用", FAMILY, "sales"),
     Ratio(

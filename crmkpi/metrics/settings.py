@@ -116,6 +116,14 @@ SETTINGS: dict[str, Setting] = {
             "a number of seconds",
         ),
         Setting(
+            "training_window_days",
+            90,
+            "days after a training whose won revenue training_effectiveness compares with the "
+            "same number of days before it",
+            _positive_int,
+            "a positive whole number of days",
+        ),
+        Setting(
             "profile_fields",
             ["name", "email", "phone", "address"],
             "customer fields checked by customer_data_completeness",
