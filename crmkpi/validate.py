@@ -15,6 +15,7 @@ import polars as pl
 
 from crmkpi.distinct import surely_distinct
 from crmkpi.errors import InvalidDataError
+from crmkpi.io.expression import EXPRESSION_MESSAGES
 from crmkpi.io.mapping import ERROR_PREFIX, MAX_LISTED_VALUES, ROW_ID, SKIPPED, MappedFile
 from crmkpi.io.parse import error_message
 from crmkpi.io.read import RAW_RECORD, SOURCE_FILE, SOURCE_LINE, RawFile
@@ -151,7 +152,7 @@ def _contract_failures(frame: pl.DataFrame, table: str) -> pl.DataFrame:
 
 def _rule_column(checks: pl.Series) -> pl.Series:
     """A row rule is named after the column it constrains (`closed_at_required_when_...`)."""
-    return checks.str.extract(r"^(.+?)_(?:required|not_before|on_its)", 1)
+    return checks.str.extract(r"^(.+?)_(?:required|not_before|on_its|not_negative)", 1)
 
 
 def _duplicate_keys(records: pl.DataFrame, table: str) -> pl.DataFrame:
@@ -171,6 +172,11 @@ def _duplicate_keys(records: pl.DataFrame, table: str) -> pl.DataFrame:
 
 
 _CONTRACT_MESSAGES = {
+    **EXPRESSION_MESSAGES,
+    "amount_not_negative_unless_refunded": "a negative amount on an order that is neither "
+    "refunded nor cancelled",
+    "quantity_not_negative_unless_refunded": "a negative quantity on an order that is neither "
+    "refunded nor cancelled",
     "field_uniqueness": "the id is not unique: every copy is quarantined",
     "not_nullable": "a required value is missing",
     "unmapped_value": "a value the column's value map does not know (a new picklist value?)",
