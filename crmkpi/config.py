@@ -53,6 +53,8 @@ class ColumnSpec:
     currency_column: str | None = None
     # source value -> values that, found in the same file, put its mapping in doubt (warned)
     review_when_mixed: Mapping[str, tuple[str, ...]] | None = None
+    # a computed column: a SQL expression over the file's headers (crmkpi/io/expression.py)
+    expr: str | None = None
 
 
 @dataclass(frozen=True)
@@ -298,6 +300,7 @@ def _read_options(raw: Mapping[str, Any], base: ReadOptions, where: str) -> Read
 
 
 _COLUMN_KEYS = {
+    "expr",
     "from",
     "from_any",
     "map",
@@ -322,6 +325,8 @@ def _column_spec(raw: Any, where: str) -> ColumnSpec:
         value = raw["value"]
         _expect(value, (str, int, float, bool), f"{where}.value", "a constant")
         return ColumnSpec(constant=str(value).lower() if isinstance(value, bool) else str(value))
+    if "expr" in raw:
+        return _computed_spec(raw, where)
     if ("from" in raw) == ("from_any" in raw):
         raise _fail(
             where,
@@ -386,6 +391,24 @@ def _column_spec(raw: Any, where: str) -> ColumnSpec:
         currency_column=currency_column,
         review_when_mixed=review,
     )
+
+
+# parsers that read one number: several joined cells (`"2 625"`) would read as another number
+NUMERIC_PARSE_KINDS = ("money", "float", "int", "percent", "duration", "bool")
+_COMPUTED_KEYS = {"expr", "map", "default", "parse", "unit"}
+
+
+def _computed_spec(raw: Mapping[str, Any], where: str) -> ColumnSpec:
+    """`{ expr = "..." }`: checked here (compiled, plain) so a bad one fails before any data."""
+    from crmkpi.io.expression import compile_expression
+
+    extra = sorted(set(raw) - _COMPUTED_KEYS)
+    if extra:
+        raise _fail(where, f"`expr` computes the column; it takes no {', '.join(extra)}")
+    text = _expect(raw["expr"], str, f"{where}.expr", "a SQL expression over the headers")
+    compile_expression(text, f"{where}.expr")
+    plain = _column_spec({"from": "_", **{k: v for k, v in raw.items() if k != "expr"}}, where)
+    return replace(plain, sources=(), expr=text)
 
 
 _SOURCE_KEYS = _READ_KEYS | {
@@ -479,6 +502,15 @@ def _source_config(
         kind = columns[column].parse or (
             contract[column].parse_kind if column in contract else "text"
         )
+        spec = columns[column]
+        if not spec.any_source and len(spec.sources) > 1 and kind in NUMERIC_PARSE_KINDS:
+            quoted = " * ".join(f'"{s}"' for s in spec.sources)
+            raise _fail(
+                f"{at}.from",
+                f"joins {len(spec.sources)} cells into one text before reading it as {kind} "
+                f"(2 and 625 would read as 2625); compute the value instead with `expr`, e.g. "
+                f"{column} = {{ expr = '{quoted}' }}",
+            )
         if columns[column].unit is not None and kind != "duration":
             raise _fail(f"{at}.unit", f'only applies to durations; {column} is parsed as "{kind}"')
         if columns[column].currency_column is not None and kind != "money":

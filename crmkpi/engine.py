@@ -33,6 +33,7 @@ from crmkpi.views import (
     end_of,
     known_customers,
     order_spans,
+    placed_orders,
     rep_adoption,
     shift_utilization,
     training_results,
@@ -51,7 +52,11 @@ DIMENSIONS = (
 )
 DEFAULT_DIMENSIONS = ("segment", "rep")
 NONE_LABEL = "(none)"
-VIEW_TABLES = {"completed_orders": "orders", "training_results": "trainings"}
+VIEW_TABLES = {
+    "completed_orders": "orders",
+    "placed_orders": "orders",
+    "training_results": "trainings",
+}
 KEY = "period_index"
 OUTPUT_COLUMNS = ("period", "period_start", "period_end", "partial_period", "grain")
 VALUE_COLUMNS = ("metric", "value", "numerator", "denominator", "unit", "previous_value", "change")
@@ -849,6 +854,9 @@ def prepare_sources(
                 spans.select("customer_id", first), on="customer_id", how="full", coalesce=True
             )
             columns["completed_orders"] = {"customer_first_order_on": "customer_first_order_on"}
+    if orders is not None and wanted("placed_orders"):
+        frames["placed_orders"] = placed_orders(orders, end_of(as_of))
+        customers["placed_orders"] = base
     if orders is not None and wanted("customer_rfm"):
         frames["customer_rfm"] = rfm(orders, tables.get("customers"), as_of, settings).with_columns(
             pl.lit(as_of).alias("snapshot_on")

@@ -47,6 +47,20 @@ def _not_before(data: pa.PolarsData, later: str, earlier: str) -> pl.LazyFrame:
     )
 
 
+def _not_negative_unless_reversed(data: pa.PolarsData, column: str) -> pl.LazyFrame:
+    """Refunded and cancelled orders may carry negative amounts and quantities, as exports
+    write them (they never count in revenue); any other order's must be >= 0."""
+    if not _present(data, column):
+        return data.lazyframe.select(pl.lit(True).alias("ok"))
+    reversed_order = (
+        pl.col("status").is_in(["cancelled", "refunded"]).fill_null(False)
+        if _present(data, "status")
+        else pl.lit(False)
+    )
+    value = pl.col(column)
+    return data.lazyframe.select((value.is_null() | (value >= 0) | reversed_order).alias("ok"))
+
+
 class _Contract(pa.DataFrameModel):
     """Shared settings: extra columns are allowed (reported as drift by the loader)."""
 
@@ -87,14 +101,22 @@ class Orders(_Dimensions):
     order_id: str | None = pa.Field(nullable=True)
     customer_id: str
     ordered_at: dt.datetime
-    amount: float = pa.Field(ge=0)
-    quantity: float | None = pa.Field(ge=0, nullable=True)
+    amount: float
+    quantity: float | None = pa.Field(nullable=True)
     cost: float | None = pa.Field(ge=0, nullable=True)
     product: str | None = pa.Field(nullable=True)
     category: str | None = pa.Field(nullable=True)
     rep: str | None = pa.Field(nullable=True)
     order_type: str | None = pa.Field(isin=ORDER_TYPES, nullable=True)
     status: str | None = pa.Field(isin=STATUS_ORDER, nullable=True)
+
+    @pa.dataframe_check(name="amount_not_negative_unless_refunded")
+    def amount_not_negative(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return _not_negative_unless_reversed(data, "amount")
+
+    @pa.dataframe_check(name="quantity_not_negative_unless_refunded")
+    def quantity_not_negative(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return _not_negative_unless_reversed(data, "quantity")
 
 
 class Deals(_Dimensions):

@@ -16,6 +16,7 @@ import polars as pl
 
 from crmkpi.distinct import surely_distinct
 from crmkpi.errors import InvalidDataError
+from crmkpi.io.expression import EXPRESSION_MESSAGES
 from crmkpi.io.mapping import ERROR_PREFIX, MAX_LISTED_VALUES, ROW_ID, SKIPPED, MappedFile
 from crmkpi.io.parse import error_message
 from crmkpi.io.read import RAW_RECORD, SOURCE_FILE, SOURCE_LINE, RawFile
@@ -48,6 +49,9 @@ class TableReport:
     footer_rows: int = 0
     rows_skipped: int = 0
     rows_deduplicated: int = 0
+    # of those, rows repeating another row's id and every mapped value (a flat export: the
+    # customer on each of its order lines); copies that differ are quarantined instead
+    rows_identical_copies: int = 0
     # rows per check: a row failing one check in two columns counts once for it
     quarantined_by_check: dict[str, int] = field(default_factory=dict)
     drift_columns: list[str] = field(default_factory=list)
@@ -97,6 +101,29 @@ def _drop_superseded(frame: pl.DataFrame, table: str, files: int) -> tuple[pl.Da
     stale = keyed & (pl.col(FILE_INDEX) < pl.col(FILE_INDEX).max().over(key))
     kept = frame.filter(~stale)
     return kept, frame.height - kept.height
+
+
+def _unique_keys(records: pl.DataFrame, table: str) -> list[str]:
+    """The unique columns of the contract that the records may repeat."""
+    unique = [c.name for c in columns_of(table).values() if c.unique and c.name in records.columns]
+    return [c for c in unique if not surely_distinct(records, c)]
+
+
+def _mapped_columns(records: pl.DataFrame) -> list[str]:
+    """The canonical columns and their error codes (not where a row came from)."""
+    return [c for c in records.columns if not c.startswith("_") or c.startswith(ERROR_PREFIX)]
+
+
+def _drop_identical_copies(records: pl.DataFrame, table: str) -> tuple[pl.DataFrame, int]:
+    """A record whose id and every mapped value repeat an earlier row's is the same record
+    written again (customers mapped from order lines): one copy is kept."""
+    unique = _unique_keys(records, table)
+    if not unique:
+        return records, 0
+    keyed = pl.all_horizontal(pl.col(k).is_not_null() for k in unique)
+    repeated = keyed & ~pl.struct(_mapped_columns(records)).is_first_distinct()
+    kept = records.filter(~repeated)
+    return kept, records.height - kept.height
 
 
 def _parse_failures(frame: pl.DataFrame, canonical: list[str]) -> pl.DataFrame:
@@ -154,26 +181,49 @@ def _contract_failures(frame: pl.DataFrame, table: str) -> pl.DataFrame:
 
 def _rule_column(checks: pl.Series) -> pl.Series:
     """A row rule is named after the column it constrains (`closed_at_required_when_...`)."""
-    return checks.str.extract(r"^(.+?)_(?:required|not_before|on_its)", 1)
+    return checks.str.extract(r"^(.+?)_(?:required|not_before|on_its|not_negative)", 1)
 
 
 def _duplicate_keys(records: pl.DataFrame, table: str) -> pl.DataFrame:
     """Every copy of a duplicated id, counted over all records (also those failing to parse),
-    so that no copy survives as if it were the only one."""
-    unique = [c.name for c in columns_of(table).values() if c.unique and c.name in records.columns]
-    unique = [c for c in unique if not surely_distinct(records, c)]
-    pieces = [
-        records.filter(pl.col(c).is_not_null() & pl.col(c).is_duplicated()).select(
-            ROW_ID, pl.lit(c).alias("column"), pl.lit("field_uniqueness").alias("check")
+    so that no copy survives as if it were the only one. Identical copies were deduplicated
+    before, so the copies left differ: the reason names the columns in which they do."""
+    pieces = []
+    compared = [c for c in _mapped_columns(records) if not c.startswith(ERROR_PREFIX)]
+    for key in _unique_keys(records, table):
+        copies = records.filter(pl.col(key).is_not_null() & pl.col(key).is_duplicated())
+        differing = pl.concat_str(
+            [pl.when(pl.col(c).n_unique().over(key) > 1).then(pl.lit(c)) for c in compared],
+            separator=", ",
+            ignore_nulls=True,
         )
-        for c in unique
-    ]
+        pieces.append(
+            copies.select(
+                ROW_ID,
+                pl.lit(key).alias("column"),
+                pl.lit("field_uniqueness").alias("check"),
+                pl.when(differing != "")
+                .then(
+                    pl.format(
+                        "the id is not unique and its copies differ in {}: every copy is "
+                        "quarantined",
+                        differing,
+                    )
+                )
+                .alias("reason"),
+            )
+        )
     if not pieces:
         return pl.DataFrame(schema={ROW_ID: pl.Int64, "column": pl.String, "check": pl.String})
     return pl.concat(pieces)
 
 
 _CONTRACT_MESSAGES = {
+    **EXPRESSION_MESSAGES,
+    "amount_not_negative_unless_refunded": "a negative amount on an order that is neither "
+    "refunded nor cancelled",
+    "quantity_not_negative_unless_refunded": "a negative quantity on an order that is neither "
+    "refunded nor cancelled",
     "field_uniqueness": "the id is not unique: every copy is quarantined",
     "not_nullable": "a required value is missing",
     "unmapped_value": "a value the column's value map does not know (a new picklist value?)",
@@ -238,6 +288,13 @@ def validate_table(
     records = combined.filter(~pl.col(SKIPPED)) if skipped_rows else combined
     report.rows_skipped = skipped_rows + sum(r.blank_rows for r in raws)
     records, report.rows_deduplicated = _drop_superseded(records, table, len(mapped))
+    records, report.rows_identical_copies = _drop_identical_copies(records, table)
+    report.rows_deduplicated += report.rows_identical_copies
+    if report.rows_identical_copies:
+        report.warnings.append(
+            f"identical_copies: {report.rows_identical_copies} row(s) repeat another row's id "
+            "and every mapped value (a flat export, one row per line): one copy of each is kept"
+        )
 
     parse_failures = _parse_failures(records, canonical)
     clean = _without_rows(records, parse_failures)
@@ -247,7 +304,7 @@ def validate_table(
     # duplicates of each other, which a missing id (already `not_nullable`) is not
     contract_failures = contract_failures.filter(pl.col("check") != "field_uniqueness")
     failures = pl.concat(
-        [parse_failures, _duplicate_keys(records, table), contract_failures]
+        [parse_failures, _duplicate_keys(records, table), contract_failures], how="diagonal"
     ).unique(maintain_order=True)
     used = _without_rows(records, failures)
 
@@ -283,8 +340,11 @@ def _rejected_rows(
     raws: list[RawFile], mapped: list[MappedFile], failures: pl.DataFrame
 ) -> pl.DataFrame:
     """Quarantined rows as read (source headers, text), plus where they come from and why."""
+    described = _reasons(failures["check"])
+    if "reason" in failures.columns:  # a reason of its own (which columns duplicates differ in)
+        described = failures.select(pl.coalesce("reason", described)).to_series().alias("reason")
     per_row = (
-        failures.with_columns(_reasons(failures["check"]))
+        failures.with_columns(described)
         .group_by(ROW_ID, maintain_order=True)
         .agg(
             pl.col("column").str.join("; "),

@@ -4,6 +4,8 @@
 orders) with the acquisition date, the churn date (given, else derived from inactivity) and the
 customer's own dimensions. Customer-base metrics (new, churned, at start/end) read it.
 `completed_orders`: orders that count (status completed or null), with an order key.
+`placed_orders`: every order placed by as-of whatever its status (refunds and cancellations
+too), with an order key: the base of the refund metrics.
 `shift_utilization`: agent shifts with the handle time of the answered calls on them.
 `campaign_results`: campaigns with their members' revenue (targeted by as-of) and their cost.
 `rep_adoption`: per period and rep, whether the rep logged an activity and whether the rep
@@ -25,6 +27,7 @@ CUSTOMER_DIMENSIONS = ("segment", "region", "rep", "industry", "acquisition_chan
 PROFILE_FIELDS = ("name", "email", "phone", "address")
 VIEW_COLUMNS: dict[str, tuple[str, ...]] = {
     "completed_orders": (),  # the orders columns plus ORDER_KEY and customer_acquired_on
+    "placed_orders": (),  # the same columns, every status
     "customer_base": (
         "customer_id",
         "acquired_on",
@@ -85,6 +88,11 @@ def order_key(orders: pl.DataFrame) -> pl.Expr:
 def completed_orders(orders: pl.DataFrame, before: dt.datetime | None = None) -> pl.DataFrame:
     """Orders that count (ordered before `before`), with their `order_key`."""
     return orders.filter(counted(orders, before)).with_columns(order_key(orders))
+
+
+def placed_orders(orders: pl.DataFrame, before: dt.datetime) -> pl.DataFrame:
+    """Every order placed before `before`, whatever its status, with its `order_key`."""
+    return orders.filter(pl.col("ordered_at") < before).with_columns(order_key(orders))
 
 
 def order_spans(orders: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:

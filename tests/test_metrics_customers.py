@@ -656,3 +656,52 @@ def test_customers_by_rfm_segment_counts_customers_per_segment() -> None:
     out = kpis({"orders": orders}, period="quarter", as_of="2024-03-31", by=("rfm_segment",))
     cells = out.filter(pl.col("metric") == "customers_by_rfm_segment", pl.col("grain") != "total")
     assert dict(cells.select("rfm_segment", "value").iter_rows()) == {"champions": 1.0, "lost": 1.0}
+
+
+# --- refunds ------------------------------------------------------------------------------------
+
+REFUNDS = [
+    # invoice 1: two completed lines (one order of 6 x 2.55 + 6 x 3.39 = 35.64)
+    dict(order_id="536365", customer_id="c1", ordered_at="2024-01-05", amount=15.30,
+         quantity=6.0, status="completed"),
+    dict(order_id="536365", customer_id="c1", ordered_at="2024-01-05", amount=20.34,
+         quantity=6.0, status="completed"),
+    # a cancellation invoice, written negative as the export does: kept, a refund
+    dict(order_id="C536379", customer_id="c2", ordered_at="2024-01-06", amount=-27.50,
+         quantity=-1.0, status="refunded"),
+    # a refund written as a positive amount, two lines of one order
+    dict(order_id="R1", customer_id="c3", ordered_at="2024-01-07", amount=4.0, quantity=1.0,
+         status="refunded"),
+    dict(order_id="R1", customer_id="c3", ordered_at="2024-01-07", amount=6.0, quantity=1.0,
+         status="refunded"),
+    # a cancelled order: placed, neither revenue nor a refund
+    dict(order_id="X1", customer_id="c3", ordered_at="2024-01-08", amount=-9.0, quantity=-1.0,
+         status="cancelled"),
+    # a refund in February and a completed order there
+    dict(order_id="C2", customer_id="c1", ordered_at="2024-02-02", amount=-5.0, quantity=-1.0,
+         status="refunded"),
+    dict(order_id="O2", customer_id="c2", ordered_at="2024-02-03", amount=50.0, quantity=2.0,
+         status="completed"),
+]  # fmt: skip
+
+
+def test_refund_rate_and_refunded_amount_keep_refunds_out_of_revenue() -> None:
+    out = kpis({"orders": frame("orders", REFUNDS)}, period="month", as_of="2024-02-29")
+    # January: orders placed 536365, C536379, R1, X1 = 4; refunded C536379 and R1 = 2
+    refund = row(out, "refund_rate", "2024-01")
+    assert (refund["value"], refund["numerator"], refund["denominator"]) == (0.5, 2.0, 4.0)
+    # refunded amount: |-27.50| + 4 + 6 = 37.50 (the cancelled -9 is not a refund)
+    assert value(out, "refunded_amount", "2024-01") == pytest.approx(37.5)
+    # revenue counts only the completed lines: 15.30 + 20.34 = 35.64
+    assert value(out, "revenue", "2024-01") == pytest.approx(35.64)
+    assert value(out, "orders_count", "2024-01") == 1
+    # February: C2 refunded of C2 and O2 -> 1 / 2; refunded 5; revenue 50
+    assert value(out, "refund_rate", "2024-02") == 0.5
+    assert value(out, "refunded_amount", "2024-02") == 5.0
+    assert value(out, "revenue", "2024-02") == 50.0
+
+
+def test_refund_metrics_are_skipped_without_a_status_column() -> None:
+    plain = [{k: v for k, v in r.items() if k != "status"} for r in REFUNDS[:2]]
+    result = run({"orders": frame("orders", plain)}, period="month", as_of="2024-01-31")
+    assert "refund_rate" in result.skipped and "refunded_amount" in result.skipped

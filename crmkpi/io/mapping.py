@@ -13,6 +13,7 @@ import polars as pl
 
 from crmkpi.config import ColumnSpec, Settings, TableConfig
 from crmkpi.errors import ConfigError, FileRejectedError
+from crmkpi.io.expression import EXPRESSION_NULL, compile_expression, evaluate
 from crmkpi.io.parse import ParseOptions, normalise_text, parse_series
 from crmkpi.io.read import SOURCE_FILE, SOURCE_LINE, RawFile, headers_seen, normalise_header
 from crmkpi.tables import ColumnContract, columns_of
@@ -211,9 +212,15 @@ def map_file(raw: RawFile, table: TableConfig, settings: Settings, first_row: in
     columns: dict[str, pl.Series] = {}
     supplied, missing_sources, used = [], [], set()
     chosen: dict[str, str] = {}
+    computed_errors: dict[str, pl.Series] = {}
     for name, spec in specs.items():
         if spec.constant is not None:
             columns[name] = pl.Series(name, [spec.constant] * raw.frame.height, pl.String)
+        elif spec.expr is not None:
+            columns[name], computed_errors[name], read = _computed(
+                raw, table, name, by_header, options
+            )
+            used.update(read)
         else:
             headers = _chosen_headers(spec, by_header)
             if headers is None:
@@ -297,6 +304,10 @@ def map_file(raw: RawFile, table: TableConfig, settings: Settings, first_row: in
                 warnings.extend(_assumed_date_order(values, name))
         if map_errors is not None:
             errors = pl.select(pl.coalesce(map_errors, errors)).to_series()
+        if name in computed_errors:
+            null = pl.lit(EXPRESSION_NULL) if column.required else pl.lit(None, pl.String)
+            no_value = pl.when(result.is_null() & errors.is_null()).then(null)
+            errors = pl.select(pl.coalesce(computed_errors[name], errors, no_value)).to_series()
         out[name] = result.alias(name)
         out[ERROR_PREFIX + name] = errors.alias(ERROR_PREFIX + name)
     # Columns passed through as read keep the file's chunks, parsed ones are contiguous: align
@@ -324,6 +335,28 @@ def map_file(raw: RawFile, table: TableConfig, settings: Settings, first_row: in
         unmapped_values,
         warnings,
     )
+
+
+def _computed(
+    raw: RawFile, table: TableConfig, name: str, by_header: dict[str, str], options: ParseOptions
+) -> tuple[pl.Series, pl.Series, list[str]]:
+    """A `{ expr = ... }` column over this file's headers (see crmkpi/io/expression.py), its
+    per-row errors and the headers it reads."""
+    where = f"tables.{table.name}.columns.{name}.expr"
+    spec = table.columns[name]
+    assert spec.expr is not None
+    expression = compile_expression(spec.expr, where)
+    sources = {}
+    for header in expression.headers:
+        found = by_header.get(normalise_header(header))
+        if found is None:
+            raise ConfigError(
+                f"{where}: the expression reads {header!r}, not a header of {raw.path.name}; "
+                f"headers found: {', '.join(repr(h) for h in raw.headers)}"
+            )
+        sources[header] = raw.frame[found]
+    values, errors = evaluate(expression, sources, options, where)
+    return values.alias(name), errors, [by_header[normalise_header(h)] for h in sources]
 
 
 def _mixed_values(

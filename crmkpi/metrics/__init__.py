@@ -32,7 +32,7 @@ def table_columns() -> dict[str, set[str]]:
     tables = {t: set(columns_of(t)) | set(ENGINE_COLUMNS) for t in TABLE_NAMES}
     orders = tables["orders"] | {"order_key", "customer_first_order_on"}
     views = {name: set(cols) | set(ENGINE_COLUMNS) for name, cols in VIEW_COLUMNS.items()}
-    views["completed_orders"] = orders
+    views["completed_orders"] = views["placed_orders"] = orders
     return tables | views
 
 

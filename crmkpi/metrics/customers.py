@@ -17,11 +17,17 @@ from crmkpi.metrics.parts import simple_on, spend_of
 
 FAMILY = "customers"
 ORDERS = "completed_orders"
+PLACED = "placed_orders"
 BASE = "customer_base"
 AVERAGE_DAYS_PER_MONTH = 365.25 / 12
 
 
 _orders = simple_on(ORDERS, FAMILY, anchor="ordered_at")
+_placed = simple_on(PLACED, FAMILY, anchor="ordered_at")
+
+
+def _refunded(ctx: Context) -> nw.Expr:
+    return nw.col("status") == "refunded"
 
 
 def _first_order_in_period(ctx: Context) -> nw.Expr:
@@ -124,6 +130,53 @@ METRICS: list[Metric] = [
         numerator="units",
         denominator="orders_count",
         formula="sum of quantity / orders_count",
+    ),
+    _placed(
+        "placed_orders_count",
+        "Orders placed",
+        "下单笔数",
+        "distinct orders of every status (completed, cancelled, refunded)",
+        unit="count",
+        agg="n_unique",
+        column="order_key",
+        output=False,
+    ),
+    _placed(
+        "refunded_orders",
+        "Refunded orders",
+        "退款笔数",
+        "distinct orders with status refunded",
+        unit="count",
+        agg="n_unique",
+        column="order_key",
+        columns=("status",),
+        where=_refunded,
+        output=False,
+    ),
+    Ratio(
+        name="refund_rate",
+        title_en="Refund rate",
+        title_zh="退款率",
+        family=FAMILY,
+        unit="ratio",
+        higher_is_better=False,
+        numerator="refunded_orders",
+        denominator="placed_orders_count",
+        formula="refunded orders / orders of every status (distinct order_id, else rows)",
+    ),
+    _placed(
+        "refunded_amount",
+        "Refunded amount",
+        "退款金额",
+        "sum of the amounts of refunded orders, as a positive figure whether the export "
+        "writes refunds negative or not (never part of revenue)",
+        unit="currency",
+        higher_is_better=False,
+        agg="sum",
+        column="amount",
+        columns=("status",),
+        value=lambda ctx: nw.col("amount").abs(),
+        where=_refunded,
     ),
     _orders(
         "active_customers",
