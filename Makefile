@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml requirements.lock
 
 demo: install
 	$(BIN)/crmkpi compute sample_data --period quarter --out demo_output
-	@echo "results: demo_output/ (kpis.csv, kpis.xlsx, rfm, churn_risk, cohorts, rejected/, manifest.json)"
+	@echo "results: demo_output/ (kpis.csv, kpis.xlsx, rfm, churn_risk, cohorts, clv_forecast, rejected/, manifest.json)"
 
 test: install
 	$(BIN)/pytest

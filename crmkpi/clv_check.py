@@ -63,14 +63,16 @@ def holdout_check(
     holdout_end: dt.date | None = None,
 ) -> HoldoutCheck:
     """Fit on purchases up to calibration_end; predict and count the holdout purchases."""
-    latest = orders.select(pl.col("ordered_at").max().dt.date()).item()
+    latest_order = orders.select(pl.col("ordered_at").max().dt.date()).item()
+    counted_days = day_purchases(orders, latest_order) if latest_order else None
+    latest = counted_days.select(pl.col("day").max()).item() if counted_days is not None else None
     end = holdout_end or latest
-    if end is None or end <= calibration_end:
+    if counted_days is None or not isinstance(end, dt.date) or end <= calibration_end:
         raise ConfigError(
             f"calibration-end {calibration_end.isoformat()}: the holdout period after it is "
-            f"empty (the last order is on {latest}); choose an earlier calibration end"
+            f"empty (the last purchase is on {latest}); choose an earlier calibration end"
         )
-    all_days = day_purchases(orders, end)
+    all_days = counted_days.filter(pl.col("day") <= end)
     calibration_days = all_days.filter(pl.col("day") <= calibration_end)
     forecast = clv_forecast(
         rfm(orders, customers, calibration_end, settings, calibration_days), settings

@@ -166,10 +166,12 @@ def churn_risk(
     as_of: dt.date,
     settings: Mapping[str, Any],
     days: pl.DataFrame | None = None,
+    alive: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Active customers whose purchases or interactions fell by churn_risk_drop or more in the
-    last window against the window before, or who are overdue by risk_multiple x their usual
-    gap between purchase days. One row each, with the rule that fired and its figures."""
+    last window against the window before, who are overdue by risk_multiple x their usual
+    gap between purchase days, or whose BG/NBD P(alive) (`alive`: customer_id, p_alive) is
+    below p_alive_threshold. One row each, with the rules that fired and their figures."""
     window = int(settings["churn_risk_window_days"])
     drop = float(settings["churn_risk_drop"])
     multiple = float(settings["risk_multiple"])
@@ -229,6 +231,10 @@ def churn_risk(
         )
         figures = figures.join(touches, on="customer_id", how="left")
         rules.append(("interactions_dropped", _dropped("interactions", drop)))
+    if alive is not None:
+        figures = figures.join(alive.lazy(), on="customer_id", how="left")
+        threshold = float(settings["p_alive_threshold"])
+        rules.append(("unlikely_alive", pl.col("p_alive") < threshold))
     if not rules:
         return pl.DataFrame(
             {"customer_id": [], "reason": []},
@@ -364,7 +370,7 @@ class ClvForecast:
 def _fit_record(fit: clv_models.Fit) -> dict[str, Any]:
     return {
         **fit.params,
-        "log_likelihood": fit.log_likelihood,
+        "log_likelihood": fit.log_likelihood if np.isfinite(fit.log_likelihood) else None,
         "converged": fit.converged,
         "iterations": fit.iterations,
         "message": fit.message,

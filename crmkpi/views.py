@@ -8,6 +8,8 @@ customer's own dimensions. Customer-base metrics (new, churned, at start/end) re
 `campaign_results`: campaigns with their members' revenue (targeted by as-of) and their cost.
 `rep_adoption`: per period and rep, whether the rep logged an activity and whether the rep
 owned an open deal or a live customer at the period's end.
+`customer_rfm` / `customer_clv`: the rfm and clv_forecast tables (crmkpi.profiles) as of as-of,
+placed in the period holding it.
 """
 
 from __future__ import annotations
@@ -43,6 +45,14 @@ VIEW_COLUMNS: dict[str, tuple[str, ...]] = {
         "r_score",
         "f_score",
         "m_score",
+        *CUSTOMER_DIMENSIONS,
+    ),
+    "customer_clv": (
+        "customer_id",
+        "snapshot_on",
+        "p_alive",
+        "expected_purchases",
+        "predicted_clv",
         *CUSTOMER_DIMENSIONS,
     ),
 }
