@@ -28,7 +28,7 @@ system-deps:
 
 demo: install
 	$(BIN)/crmkpi compute sample_data --period quarter --format csv,xlsx,html --out demo_output
-	@echo "results: demo_output/ (kpis.csv, kpis.xlsx, report.html, charts/, rfm, churn_risk, cohorts, rejected/, manifest.json)"
+	@echo "results: demo_output/ (kpis.csv, kpis.xlsx, report.html, charts/, rfm, churn_risk, cohorts, clv_forecast, rejected/, manifest.json)"
 
 # The README's picture of the report: the top of demo_output/report.html in headless Chromium.
 screenshot: demo

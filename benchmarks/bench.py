@@ -66,6 +66,32 @@ result.write_parquet({result!r})
 extra = {{"rows": result.height}}
 """
 
+# The CLV models alone: the orders are loaded and rfm is built before the clock starts; the
+# timed part fits BG/NBD and Gamma-Gamma and predicts every customer (clv_forecast).
+_CLV_SETUP = """
+from crmkpi.config import resolve_config
+from crmkpi.load import load_all
+from crmkpi.metrics.settings import resolve_settings
+from crmkpi.profiles import clv_forecast, rfm
+config, root = resolve_config(folder, None)
+loaded = load_all(config, root, only={"orders", "customers"})
+orders = loaded.tables["orders"].frame
+customers = loaded.tables["customers"].frame
+as_of = orders["ordered_at"].max().date()
+settings = resolve_settings({})
+rfm_start = time.perf_counter()
+table = rfm(orders, customers, as_of, settings)
+rfm_seconds = time.perf_counter() - rfm_start
+"""
+_CLV = """
+forecast = clv_forecast(table, settings)
+(fit,) = forecast.fits
+distinct = table.select("frequency", "recency_days", "tenure_days").n_unique()
+extra = {"customers": table.height, "repeat_buyers": fit["repeat_buyers"],
+         "distinct_x_tx_T": distinct, "rfm_seconds": rfm_seconds,
+         "bg_nbd": fit["bg_nbd"], "gamma_gamma": fit["gamma_gamma"], "skipped": fit["skipped"]}
+"""
+
 
 def _child(setup: str, body: str, folder: Path, fmt: str) -> dict[str, Any]:
     """Run `body` in a fresh interpreter after `setup` (imports are not timed)."""
@@ -106,6 +132,7 @@ def run_format(scale: str, fmt: str, work: Path) -> dict[str, Any]:
     out = work / f"out-{fmt}"
     floor = _child(_FLOOR_SETUP, _FLOOR, folder, fmt)
     end_to_end = _child(_END_TO_END_SETUP, _END_TO_END.format(out=str(out)), folder, fmt)
+    clv = _child(_CLV_SETUP, _CLV, folder, fmt)
     subset: dict[str, Any] = {}
     results = {}
     for name in ("crmkpi", "pandas", "duckdb"):
@@ -129,6 +156,7 @@ def run_format(scale: str, fmt: str, work: Path) -> dict[str, Any]:
         "input_in_memory_mb": round(floor["in_memory_mb"], 1),
         "floor": floor,
         "crmkpi_end_to_end": end_to_end,
+        "clv_forecast": clv,
         "core_subset": subset,
         "core_subset_results_equal": True,
         "ratios": {
@@ -184,6 +212,12 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"{subset[name]['peak_rss_mb']:.0f} |"
             for name in ("crmkpi", "pandas", "duckdb")
         ]
+        clv = result["clv_forecast"]
+        lines.append(
+            f"| clv_forecast: BG/NBD + Gamma-Gamma fits and predictions, {clv['customers']:,} "
+            f"customers ({clv['distinct_x_tx_T']:,} distinct x, t_x, T) | {clv['seconds']:.2f} | "
+            f"{clv['peak_rss_mb']:.0f} |"
+        )
         lines += [
             "",
             "crmkpi stages (s): " + ", ".join(f"{k} {v:.2f}" for k, v in e2e["stages"].items()),

@@ -3,6 +3,7 @@ import when they run, so `crmkpi --help` does not wait for the engine to load.""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sys
 import traceback
@@ -330,8 +331,8 @@ def compute(
 ) -> None:
     """Load the exports, compute every KPI by period and breakdown, write the results.
 
-    Writes kpis.csv/.parquet/.xlsx, report.html (with charts/*.png), rfm, churn_risk and
-    cohorts, rejected/<table>.csv and manifest.json (last) into --out, atomically: a reader
+    Writes kpis.csv/.parquet/.xlsx, report.html (with charts/*.png), rfm, churn_risk,
+    cohorts, clv_forecast, rejected/<table>.csv and manifest.json (last) into --out, atomically: a reader
     never sees a partial file or a mix of two runs. Every option can also come from a
     CRMKPI_<OPTION> variable (CRMKPI_PERIOD, CRMKPI_BY=segment,rep, ...) or from the [run]
     table of crmkpi.toml; the command line wins, then the environment, then the file. Metric
@@ -385,6 +386,87 @@ def _print_summary(line: str) -> None:
         typer.echo(line)
     except BrokenPipeError:
         return
+
+
+def _date_option(value: str, hint: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not a date YYYY-MM-DD", param_hint=hint) from exc
+
+
+@app.command("clv-check")
+def clv_check(
+    input_dir: InputArg = None,
+    calibration_end: Annotated[
+        str,
+        typer.Option(
+            "--calibration-end",
+            help="Last day of the calibration period YYYY-MM-DD: the models are fitted on the "
+            "purchases up to it.",
+        ),
+    ] = "",
+    holdout_end: Annotated[
+        str | None,
+        typer.Option(
+            "--holdout-end", help="Last day of the holdout period. [default: the last order]"
+        ),
+    ] = None,
+    config: ConfigOpt = None,
+    preset: PresetOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for clv_check.json and the per-customer, per-frequency and "
+            "tracking tables (CSV)."
+        ),
+    ] = None,
+) -> None:
+    """Check the BG/NBD and Gamma-Gamma models on your orders: fit them on the calibration
+    period, predict the holdout period's repeat purchases, and report predicted against actual
+    in total, per calibration frequency and period by period.
+
+    Exit codes: 0 ok, 2 usage, 65 invalid data, 66 input missing, 73 cannot create output,
+    78 bad config (or an empty holdout period).
+    """
+    if not calibration_end:
+        raise typer.BadParameter("is required", param_hint="--calibration-end")
+    calibration = _date_option(calibration_end, "--calibration-end")
+    holdout = _date_option(holdout_end, "--holdout-end") if holdout_end else None
+
+    def run() -> None:
+        from crmkpi.clv_check import holdout_check, write_check
+        from crmkpi.clv_check import render_text as render_check
+        from crmkpi.config import resolve_config
+        from crmkpi.load import load_all
+        from crmkpi.metrics.settings import resolve_settings
+        from crmkpi.options import settings_from_env
+        from crmkpi.publish import OutputError, check_rejected_dir
+
+        cfg, folder = resolve_config(input_dir, config, preset)
+        settings = resolve_settings(
+            {**cfg.settings.metric_settings, **settings_from_env(os.environ)}
+        )
+        if out is not None:
+            check_rejected_dir(out, folder, option="--out")
+        loaded = load_all(cfg, folder, only={"orders", "customers"})
+        if loaded.failures:
+            raise loaded.failures[0].error
+        if "orders" not in loaded.tables:
+            raise InputMissingError("clv-check needs an orders table")
+        tables = loaded.tables
+        customers = tables["customers"].frame if "customers" in tables else None
+        check = holdout_check(tables["orders"].frame, customers, calibration, settings, holdout)
+        typer.echo(render_check(check), nl=False)
+        if out is not None:
+            try:
+                out.mkdir(parents=True, exist_ok=True)
+                for path in write_check(check, out, settings):
+                    typer.echo(f"wrote {path}")
+            except OSError as exc:
+                raise OutputError(f"cannot write {out}: {exc.strerror}") from exc
+
+    _guarded(run)
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ from crmkpi.errors import ConfigError
 from crmkpi.metrics import REGISTRY
 from crmkpi.metrics.base import Context, Derived, Growth, Metric, Ratio, Simple, Stock
 from crmkpi.metrics.settings import resolve_settings
-from crmkpi.profiles import rfm
+from crmkpi.profiles import ClvForecast, clv_forecast, rfm
 from crmkpi.views import (
     VIEW_COLUMNS,
     campaign_results,
@@ -82,6 +82,7 @@ class ComputeResult:
     computed: list[str]
     skipped: dict[str, str]
     grain_skips: dict[str, list[str]]
+    clv_forecast: ClvForecast | None = None  # when a metric read it: the fit, built once
 
 
 class _Backend:
@@ -811,11 +812,11 @@ def prepare_sources(
     settings: Mapping[str, Any],
     dimensions: Sequence[str],
     needed: Mapping[str, Collection[str]] | None = None,
-) -> tuple[dict[str, Source], str | None]:
+) -> tuple[dict[str, Source], str | None, ClvForecast | None]:
     """Canonical tables plus the views that `needed` (table and view names the planned metrics
     read, with the columns they read; None: all) asks for, with their dimension columns
     resolved. Views and columns nobody reads are not built: at tens of millions of rows each
-    costs a pass over its table."""
+    costs a pass over its table. Also the CLV fit when customer_clv was built."""
 
     def wanted(name: str, column: str | None = None) -> bool:
         return needed is None or (name in needed and (column is None or column in needed[name]))
@@ -857,10 +858,15 @@ def prepare_sources(
     if orders is not None and wanted("placed_orders"):
         frames["placed_orders"] = placed_orders(orders, end_of(as_of))
         customers["placed_orders"] = base
-    if orders is not None and wanted("customer_rfm"):
-        frames["customer_rfm"] = rfm(orders, tables.get("customers"), as_of, settings).with_columns(
-            pl.lit(as_of).alias("snapshot_on")
-        )
+    forecast = None
+    if orders is not None and (wanted("customer_rfm") or wanted("customer_clv")):
+        rfm_table = rfm(orders, tables.get("customers"), as_of, settings)
+        snapshot = pl.lit(as_of).alias("snapshot_on")
+        if wanted("customer_rfm"):
+            frames["customer_rfm"] = rfm_table.with_columns(snapshot)
+        if wanted("customer_clv"):
+            forecast = clv_forecast(rfm_table, settings)
+            frames["customer_clv"] = forecast.table.with_columns(snapshot)
     if "calls" in tables and "agent_shifts" in tables and wanted("shift_utilization"):
         frames["shift_utilization"] = shift_utilization(tables["calls"], tables["agent_shifts"])
     deals = tables.get("deals")
@@ -878,13 +884,17 @@ def prepare_sources(
             tables["campaigns"], tables.get("campaign_members"), tables.get("spend"), as_of
         )
     reps = tables.get("reps")
-    return {
-        name: resolve_dimensions(
-            name, frame, dimensions, customers.get(name, base), reps, columns.get(name)
-        )
-        for name, frame in frames.items()
-        if wanted(name) or name == "customer_base"
-    }, churn_source
+    return (
+        {
+            name: resolve_dimensions(
+                name, frame, dimensions, customers.get(name, base), reps, columns.get(name)
+            )
+            for name, frame in frames.items()
+            if wanted(name) or name == "customer_base"
+        },
+        churn_source,
+        forecast,
+    )
 
 
 def _anchors(names: Sequence[str]) -> set[tuple[str, str]]:
@@ -951,7 +961,9 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
             needed.setdefault(table, set()).update(read)
     if "rep_adoption" in needed:  # its reps own deals or customers
         needed.setdefault("customer_base", set())
-    sources, churn_source = prepare_sources(tables, as_of, settings, options.dimensions, needed)
+    sources, churn_source, forecast = prepare_sources(
+        tables, as_of, settings, options.dimensions, needed
+    )
     frames = {name: s.frame for name, s in sources.items()}
     # Adoption needs who logged activities and who owns deals or customers: reps on both sides.
     with_rep = {n for n, f in (*tables.items(), *frames.items()) if "rep" in f.columns}
@@ -975,6 +987,8 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
             for m in REGISTRY.metrics.values()
             if "training_results" in m.table_columns
         }
+    if forecast is not None:
+        unavailable.update(_forecast_skips(forecast))
     names, skipped, aliases = plan(
         wanted, frames, {**settings, "churn_source": churn_source}, unavailable
     )
@@ -1026,8 +1040,27 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
     kpis = _finish(outputs, periods, options.dimensions)
     computed = sorted({n for n in names if n in wanted and n not in skipped})
     return ComputeResult(
-        kpis, as_of, computed, {k: v for k, v in skipped.items() if k in wanted}, grain_skips
+        kpis,
+        as_of,
+        computed,
+        {k: v for k, v in skipped.items() if k in wanted},
+        grain_skips,
+        forecast,
     )
+
+
+def _forecast_skips(forecast: ClvForecast) -> dict[str, str]:
+    """The customer_clv metrics that cannot be computed: all of them without a BG/NBD fit,
+    those reading predicted_clv without a Gamma-Gamma fit too."""
+    skips = {}
+    for metric in REGISTRY.metrics.values():
+        read = metric.table_columns.get("customer_clv")
+        if read is None:
+            continue
+        reason = forecast.value_skipped if "predicted_clv" in read else forecast.purchases_skipped
+        if reason is not None:
+            skips[metric.name] = f"clv_forecast skipped ({reason})"
+    return skips
 
 
 def _periods_per_year(calendar: Calendar, periods: pl.DataFrame) -> float:

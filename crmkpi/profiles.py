@@ -1,18 +1,24 @@
-"""Per-customer tables written beside the KPI table: `rfm`, `churn_risk` and `cohorts`.
+"""Per-customer tables written beside the KPI table: `rfm`, `churn_risk`, `cohorts` and
+`clv_forecast`.
 
 `rfm` follows the conventions of the `lifetimes` package's summary_data_from_transaction_data
 (purchases grouped by day; frequency and monetary over repeat purchase days only) so users can
-compare the two; scores and named segments follow KPI_CATALOGUE.md.
+compare the two; scores and named segments follow KPI_CATALOGUE.md. `clv_forecast` fits the
+BG/NBD and Gamma-Gamma models (crmkpi.clv_models) to rfm's frequency, recency, tenure and
+monetary value.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import polars as pl
 
+from crmkpi import clv_models
 from crmkpi.calendar import Calendar
 from crmkpi.views import EXACT, ORDER_KEY, counted, end_of, order_key
 
@@ -160,10 +166,12 @@ def churn_risk(
     as_of: dt.date,
     settings: Mapping[str, Any],
     days: pl.DataFrame | None = None,
+    alive: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Active customers whose purchases or interactions fell by churn_risk_drop or more in the
-    last window against the window before, or who are overdue by risk_multiple x their usual
-    gap between purchase days. One row each, with the rule that fired and its figures."""
+    last window against the window before, who are overdue by risk_multiple x their usual
+    gap between purchase days, or whose BG/NBD P(alive) (`alive`: customer_id, p_alive) is
+    below p_alive_threshold. One row each, with the rules that fired and their figures."""
     window = int(settings["churn_risk_window_days"])
     drop = float(settings["churn_risk_drop"])
     multiple = float(settings["risk_multiple"])
@@ -223,6 +231,10 @@ def churn_risk(
         )
         figures = figures.join(touches, on="customer_id", how="left")
         rules.append(("interactions_dropped", _dropped("interactions", drop)))
+    if alive is not None:
+        figures = figures.join(alive.lazy(), on="customer_id", how="left")
+        threshold = float(settings["p_alive_threshold"])
+        rules.append(("unlikely_alive", pl.col("p_alive") < threshold))
     if not rules:
         return pl.DataFrame(
             {"customer_id": [], "reason": []},
@@ -306,4 +318,226 @@ def cohorts(
         )
         .sort("cohort", "periods_since_acquisition")
         .collect()
+    )
+
+
+# --- clv_forecast: BG/NBD and Gamma-Gamma per customer ------------------------------------------
+
+DAYS_PER_MONTH = 365.25 / 12
+UNIT_DAYS = {"day": 1.0, "week": 7.0, "month": DAYS_PER_MONTH}
+ALL_CUSTOMERS = "all"
+NONE_GROUP = "(none)"  # customers without a value of clv_fit_by
+FIT_GROUP = "fit_group"
+_FIGURES = ["frequency", "recency_days", "tenure_days"]
+
+
+@dataclass(frozen=True)
+class ClvForecast:
+    """The `clv_forecast` table and, per fit group, the fitted models or why they were skipped
+    (for the manifest)."""
+
+    table: pl.DataFrame
+    fits: list[dict[str, Any]]
+    time_unit: str
+    horizon_periods: float
+    purchase_params: pl.DataFrame  # fit_group -> r, alpha, a, b of the converged BG/NBD fits
+
+    def _skipped(self, model: str) -> str | None:
+        """Why no group has a usable `model` fit, or None when one has."""
+        if any(f[model] is not None and f[model]["converged"] for f in self.fits):
+            return None
+        reasons = [f"{f['group']}: {f['skipped']}" for f in self.fits if f["skipped"]]
+        return "; ".join(reasons) or "no customer with a purchase by as-of"
+
+    @property
+    def purchases_skipped(self) -> str | None:
+        return self._skipped("bg_nbd")
+
+    @property
+    def value_skipped(self) -> str | None:
+        return self._skipped("bg_nbd") or self._skipped("gamma_gamma")
+
+    def manifest(self, settings: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "time_unit": self.time_unit,
+            "horizon_periods": self.horizon_periods,
+            "monthly_discount_rate": settings["clv_discount_rate"],
+            "fit_by": settings["clv_fit_by"],
+            "fits": self.fits,
+        }
+
+
+def _fit_record(fit: clv_models.Fit) -> dict[str, Any]:
+    return {
+        **fit.params,
+        "log_likelihood": fit.log_likelihood if np.isfinite(fit.log_likelihood) else None,
+        "converged": fit.converged,
+        "iterations": fit.iterations,
+        "message": fit.message,
+    }
+
+
+def _fit_group(
+    group: str,
+    distinct: pl.DataFrame,
+    values: pl.DataFrame,
+    unit_days: float,
+    minimum: int,
+) -> tuple[dict[str, Any], dict[str, float] | None, dict[str, float] | None]:
+    """Both models on one group's customers: its manifest record and the usable parameters
+    (None when a model is skipped). `distinct` holds the group's distinct (frequency, recency,
+    tenure) with their customer counts, `values` its repeat buyers' (frequency, monetary)."""
+    weights = distinct["customers"].to_numpy().astype(np.float64)
+    x = distinct["frequency"].to_numpy().astype(np.float64)
+    repeat_buyers = int(weights[x > 0].sum())
+    record: dict[str, Any] = {
+        "group": group,
+        "customers": int(weights.sum()),
+        "repeat_buyers": repeat_buyers,
+        "bg_nbd": None,
+        "gamma_gamma": None,
+        "skipped": None,
+    }
+    if repeat_buyers < minimum:
+        record["skipped"] = (
+            f"{repeat_buyers} repeat buyers, fewer than clv_min_repeat_buyers ({minimum})"
+        )
+        return record, None, None
+    t_x = distinct["recency_days"].to_numpy() / unit_days
+    T = distinct["tenure_days"].to_numpy() / unit_days
+    purchases = clv_models.fit_bgnbd(x, t_x, T, weights)
+    record["bg_nbd"] = _fit_record(purchases)
+    if not purchases.converged:
+        record["skipped"] = f"the BG/NBD fit did not converge: {purchases.message}"
+        return record, None, None
+    positive = values.filter(pl.col("monetary") > 0)
+    value_weights = positive["customers"].to_numpy().astype(np.float64)
+    if value_weights.sum() < minimum:
+        record["skipped"] = (
+            f"{int(value_weights.sum())} repeat buyers with a positive value, fewer than "
+            f"clv_min_repeat_buyers ({minimum})"
+        )
+        return record, purchases.params, None
+    value = clv_models.fit_gamma_gamma(
+        positive["frequency"].to_numpy().astype(np.float64),
+        positive["monetary"].to_numpy(),
+        value_weights,
+    )
+    record["gamma_gamma"] = _fit_record(value)
+    record["frequency_monetary_correlation"] = _correlation(positive, value_weights)
+    if not value.converged:
+        record["skipped"] = f"the Gamma-Gamma fit did not converge: {value.message}"
+        return record, purchases.params, None
+    if value.params["q"] <= 1:
+        record["skipped"] = "Gamma-Gamma q <= 1: the mean value per purchase does not exist"
+        return record, purchases.params, None
+    return record, purchases.params, value.params
+
+
+def _correlation(values: pl.DataFrame, weights: np.ndarray) -> float | None:
+    """Weighted correlation of frequency and monetary value: Gamma-Gamma assumes it is near 0."""
+    if len(weights) < 2:
+        return None
+    matrix = np.cov(values["frequency"].to_numpy(), values["monetary"].to_numpy(), aweights=weights)
+    scale = float(np.sqrt(matrix[0, 0] * matrix[1, 1]))
+    return float(matrix[0, 1] / scale) if scale > 0 else None
+
+
+def _params_frame(
+    groups: list[str], params: list[dict[str, float] | None], names: tuple[str, ...]
+) -> pl.DataFrame:
+    """fit_group -> parameters, one row per group with a usable fit."""
+    usable = [(g, p) for g, p in zip(groups, params, strict=True) if p]
+    return pl.DataFrame(
+        {FIT_GROUP: [g for g, _ in usable], **{n: [p[n] for _, p in usable] for n in names}},
+        schema={FIT_GROUP: pl.String, **dict.fromkeys(names, pl.Float64)},
+    )
+
+
+def _column(frame: pl.DataFrame, name: str) -> np.ndarray:
+    return frame[name].to_numpy().astype(np.float64)
+
+
+def clv_forecast(rfm_table: pl.DataFrame, settings: Mapping[str, Any]) -> ClvForecast:
+    """One row per customer of `rfm_table` with lifetimes' frequency, recency, T (in
+    clv_time_unit) and monetary value, P(alive), the expected purchases and the discounted value
+    over the horizon. The models are fitted on the distinct (frequency, recency, tenure) of each
+    fit group with their customer counts as weights (the same likelihood, far fewer terms)."""
+    unit = str(settings["clv_time_unit"])
+    unit_days = UNIT_DAYS[unit]
+    units_per_month = DAYS_PER_MONTH / unit_days
+    horizon = float(settings["clv_horizon_periods"] or 12 * units_per_month)
+    by = settings["clv_fit_by"]
+    group = (
+        pl.col(by).fill_null(NONE_GROUP)
+        if by is not None and by in rfm_table.columns
+        else pl.lit(NONE_GROUP if by is not None else ALL_CUSTOMERS)
+    )
+    customers = rfm_table.with_columns(group.alias(FIT_GROUP))
+    distinct = customers.group_by(FIT_GROUP, *_FIGURES).len("customers").sort(FIT_GROUP, *_FIGURES)
+    values = (
+        customers.filter(pl.col("frequency") > 0)
+        .group_by(FIT_GROUP, "frequency", "monetary")
+        .len("customers")
+        .sort(FIT_GROUP, "frequency", "monetary")
+    )
+    groups = distinct[FIT_GROUP].unique().sort().to_list()
+    fitted = [
+        _fit_group(
+            g,
+            distinct.filter(pl.col(FIT_GROUP) == g),
+            values.filter(pl.col(FIT_GROUP) == g),
+            unit_days,
+            int(settings["clv_min_repeat_buyers"]),
+        )
+        for g in groups  # a loop over fit groups (a handful), never over customers
+    ]
+    purchase_params = _params_frame(groups, [f[1] for f in fitted], ("r", "alpha", "a", "b"))
+    value_params = _params_frame(groups, [f[2] for f in fitted], ("p", "q", "gamma"))
+    predicted = distinct.join(purchase_params, on=FIT_GROUP, how="inner")
+    x = _column(predicted, "frequency")
+    t_x = _column(predicted, "recency_days") / unit_days
+    T = _column(predicted, "tenure_days") / unit_days
+    r, alpha, a, b = (_column(predicted, n) for n in ("r", "alpha", "a", "b"))
+    rate = float(settings["clv_discount_rate"])
+    with np.errstate(all="ignore"):
+        expected = clv_models.bgnbd_conditional_expected(r, alpha, a, b, horizon, x, t_x, T)
+        discounted = clv_models.discounted_expected_purchases(
+            r, alpha, a, b, horizon, units_per_month, rate, x, t_x, T
+        )
+        p_alive = clv_models.bgnbd_p_alive(r, alpha, a, b, x, t_x, T)
+    predicted = predicted.select(
+        FIT_GROUP,
+        *_FIGURES,
+        pl.Series("p_alive", p_alive).fill_nan(None),
+        pl.Series("expected_purchases", expected).fill_nan(None),
+        pl.Series("__discounted_purchases", discounted).fill_nan(None),
+    )
+    table = customers.join(predicted, on=[FIT_GROUP, *_FIGURES], how="left").join(
+        value_params, on=FIT_GROUP, how="left"
+    )
+    value = clv_models.gamma_gamma_expected_value(
+        *(_column(table, n) for n in ("p", "q", "gamma", "frequency", "monetary"))
+    )
+    dims = [c for c in ("segment", "region", "rep") if c in rfm_table.columns]
+    table = table.with_columns(
+        pl.Series("expected_value_per_purchase", value).fill_nan(None)
+    ).select(
+        "customer_id",
+        *dims,
+        FIT_GROUP,
+        "frequency",
+        (pl.col("recency_days") / unit_days).alias("recency"),
+        (pl.col("tenure_days") / unit_days).alias("T"),
+        pl.lit(unit).alias("time_unit"),
+        pl.col("monetary").alias("monetary_value"),
+        "p_alive",
+        "expected_purchases",
+        "expected_value_per_purchase",
+        (pl.col("expected_value_per_purchase") * pl.col("__discounted_purchases")).alias(
+            "predicted_clv"
+        ),
+    )
+    return ClvForecast(
+        table.sort("customer_id"), [f[0] for f in fitted], unit, horizon, purchase_params
     )

@@ -140,15 +140,16 @@ def guarded_overlap(target: Path, folder: Path, inside_too: bool) -> bool:
     return folder.is_relative_to(target) or (inside_too and target.is_relative_to(folder))
 
 
-def check_rejected_dir(folder: Path, inputs: Path) -> None:
-    """`validate --rejected-dir`: a folder outside the inputs, not an existing file (exit 73)."""
+def check_rejected_dir(folder: Path, inputs: Path, option: str = "--rejected-dir") -> None:
+    """`validate --rejected-dir` (or `clv-check --out`): a folder outside the inputs, not an
+    existing file (exit 73)."""
     if guarded_overlap(folder.resolve(), inputs.resolve(), inside_too=True):
         raise OutputError(
-            f"--rejected-dir {folder} overlaps the input folder {inputs}: rejected files would "
+            f"{option} {folder} overlaps the input folder {inputs}: files written there would "
             "be read as inputs by the next run; choose a folder outside it"
         )
     if folder.exists() and not folder.is_dir():
-        raise OutputError(f"--rejected-dir {folder} exists and is not a folder")
+        raise OutputError(f"{option} {folder} exists and is not a folder")
 
 
 def check_writable(out: Path) -> None:

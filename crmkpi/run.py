@@ -32,7 +32,7 @@ from crmkpi.io.read import check_unchanged, input_name
 from crmkpi.load import LoadResult, load_all
 from crmkpi.logs import log
 from crmkpi.metrics.settings import resolve_settings
-from crmkpi.profiles import churn_risk, cohorts, day_purchases, rfm
+from crmkpi.profiles import ClvForecast, churn_risk, clv_forecast, cohorts, day_purchases, rfm
 from crmkpi.publish import (
     MANIFEST,
     Staging,
@@ -220,7 +220,9 @@ def execute(
             )
             result = compute(tables, options)
         with timer.stage("profiles"):
-            profiles = _profiles(tables, result.as_of, options.settings, options.calendar)
+            profiles, forecast = _profiles(
+                tables, result.as_of, options.settings, options.calendar, result.clv_forecast
+            )
         run_id = _run_id(loaded, opts, settings, result.as_of, config)
         with staged(out, run_id) as staging:
             with timer.stage("write"):
@@ -239,6 +241,7 @@ def execute(
                 timer.seconds,
                 previous,
                 config_name,
+                forecast,
             )
             staging.path(MANIFEST).write_text(
                 json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n",
@@ -265,14 +268,16 @@ def _profiles(
     as_of: dt.date,
     settings: Mapping[str, Any],
     calendar: Any,
-) -> dict[str, pl.DataFrame]:
-    """rfm, churn_risk and cohorts, when there are orders to build them from."""
+    forecast: ClvForecast | None,
+) -> tuple[dict[str, pl.DataFrame], ClvForecast | None]:
+    """rfm, churn_risk, cohorts and clv_forecast, when there are orders to build them from;
+    `forecast` is the engine's fit when its metrics read it (not fitted twice)."""
     orders = tables.get("orders")
     if orders is None:
-        return {}
+        return {}, None
     resolved = resolve_settings(settings)
     customers = tables.get("customers")
-    days = day_purchases(orders, as_of)  # shared by the three tables
+    days = day_purchases(orders, as_of)  # shared by the tables
     rfm_table = rfm(orders, customers, as_of, resolved, days)
     # rfm's first and last purchase days are order_spans: no second pass over the orders
     spans = rfm_table.select(
@@ -281,11 +286,15 @@ def _profiles(
         pl.col("last_purchase_on").alias("last_order_on"),
     )
     base, _ = customer_base(customers, orders, as_of, resolved, spans)
+    forecast = forecast or clv_forecast(rfm_table, resolved)
+    alive = forecast.table.select("customer_id", "p_alive")
+    activities = tables.get("activities")
     return {
         "rfm": rfm_table,
-        "churn_risk": churn_risk(orders, tables.get("activities"), base, as_of, resolved, days),
+        "churn_risk": churn_risk(orders, activities, base, as_of, resolved, days, alive),
         "cohorts": cohorts(orders, as_of, calendar, days),
-    }
+        "clv_forecast": forecast.table,
+    }, forecast
 
 
 def _sha256(path: Path) -> str:
@@ -395,6 +404,7 @@ def _manifest(
     timings: Mapping[str, float],
     previous: dict[str, Any] | None,
     config_name: str | None,
+    forecast: ClvForecast | None,
 ) -> dict[str, Any]:
     inputs = _input_files(loaded)
     changed = None
@@ -419,6 +429,8 @@ def _manifest(
         "metrics_computed": result.computed,
         "metrics_skipped": result.skipped,
         "metrics_skipped_at_grains": result.grain_skips,
+        # the fitted BG/NBD and Gamma-Gamma parameters and log-likelihoods, or why skipped
+        "clv_forecast": forecast.manifest(resolve_settings(settings)) if forecast else None,
         "outputs": outputs,
         "cells_neutralised_against_formulas": neutralised,
         "warnings": warnings,

@@ -12,6 +12,8 @@ too), with an order key: the base of the refund metrics.
 owned an open deal or a live customer at the period's end.
 `training_results`: trainings whose after-window has ended by as-of, with the trained rep's won
 revenue in the window before and the window after.
+`customer_rfm` / `customer_clv`: the rfm and clv_forecast tables (crmkpi.profiles) as of as-of,
+placed in the period holding it.
 """
 
 from __future__ import annotations
@@ -55,6 +57,14 @@ VIEW_COLUMNS: dict[str, tuple[str, ...]] = {
         "r_score",
         "f_score",
         "m_score",
+        *CUSTOMER_DIMENSIONS,
+    ),
+    "customer_clv": (
+        "customer_id",
+        "snapshot_on",
+        "p_alive",
+        "expected_purchases",
+        "predicted_clv",
         *CUSTOMER_DIMENSIONS,
     ),
 }

@@ -285,7 +285,18 @@ def test_date_settings_at_the_limits_of_a_date_exit_78(exports: Path, line: str)
 
 
 @pytest.mark.parametrize(
-    "line", ['inactivity_days = "abc"', 'csat_satisfied_min = "four"', "max_periods = 0"]
+    "line",
+    [
+        'inactivity_days = "abc"',
+        'csat_satisfied_min = "four"',
+        "max_periods = 0",
+        'clv_time_unit = "fortnight"',
+        'clv_horizon_periods = "a year"',
+        "clv_discount_rate = 1.5",
+        "p_alive_threshold = 2",
+        "clv_min_repeat_buyers = 0.5",
+        'clv_fit_by = "product"',
+    ],
 )
 def test_setting_of_the_wrong_type_exits_78_in_validate_too(exports: Path, line: str) -> None:
     set_key(exports, "settings", line)

@@ -15,6 +15,7 @@ import errno
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -50,6 +51,7 @@ encoding = "utf-8"
 
 [settings]
 timezone = "Asia/Shanghai"
+clv_min_repeat_buyers = 5
 
 [run]
 max_reject_rate = 0.5
@@ -102,7 +104,7 @@ OPTIONS = [
     "--no-bom",
 ]
 GRAINS = ["total", "segment", "rep", "segment+rep"]
-PROFILES = ("rfm", "churn_risk", "cohorts")
+PROFILES = ("rfm", "churn_risk", "cohorts", "clv_forecast")
 SENTINEL = "Qx7Sentinel"
 HOSTILE = ['=HYPERLINK("http://x")', "+1", "-2+3", "@SUM(A1)", "\t=1+2", "\r=3+4"]
 TRIGGER = r"^[=+\-@\t\r\n]"
@@ -508,6 +510,56 @@ def test_outputs_files_columns_order_and_manifest(hostile: Run) -> None:
     assert all(isinstance(s, float) and s >= 0 for s in timings.values())
 
 
+def _bgnbd_log_likelihood(r: float, alpha: float, a: float, b: float, x: int, t_x: float,
+                          T: float) -> float:  # fmt: skip
+    """FHL 2005 eq. 6 for one customer, the two terms combined by hand in log space."""
+
+    def lbeta(u: float, v: float) -> float:
+        return math.lgamma(u) + math.lgamma(v) - math.lgamma(u + v)
+
+    common = math.lgamma(r + x) - math.lgamma(r) + r * math.log(alpha)
+    alive = lbeta(a, b + x) - lbeta(a, b) - (r + x) * math.log(alpha + T)
+    if x == 0:
+        return common + alive
+    gone = lbeta(a + 1, b + x - 1) - lbeta(a, b) - (r + x) * math.log(alpha + t_x)
+    top = max(alive, gone)
+    return common + top + math.log(math.exp(alive - top) + math.exp(gone - top))
+
+
+def test_clv_forecast_table_and_its_fit_in_the_manifest(hostile: Run) -> None:
+    out, entry = hostile.out, hostile.manifest["clv_forecast"]
+    table = pl.read_parquet(out / "clv_forecast.parquet")
+    rfm_table = pl.read_parquet(out / "rfm.parquet")
+    assert table["customer_id"].to_list() == rfm_table["customer_id"].to_list()
+    assert table["frequency"].to_list() == rfm_table["frequency"].to_list()
+    assert table["T"].to_list() == pytest.approx((rfm_table["tenure_days"] / 7).to_list())
+    assert entry["time_unit"] == "week" and entry["fit_by"] is None
+    (fit,) = entry["fits"]
+    assert fit["customers"] == table.height
+    assert fit["repeat_buyers"] == (table["frequency"] > 0).sum()
+    model = fit["bg_nbd"]
+    assert model["converged"] is True
+    # the tiny sample's repeat values have no interior Gamma-Gamma maximum: that model is
+    # skipped with its reason, the values stay empty and the metrics reading them say why
+    assert fit["gamma_gamma"]["converged"] is False
+    assert fit["skipped"].startswith("the Gamma-Gamma fit did not converge")
+    assert table["predicted_clv"].null_count() == table.height
+    skipped = hostile.manifest["metrics_skipped"]
+    assert (
+        fit["skipped"] in skipped["predicted_clv"]
+        and fit["skipped"] in skipped["predicted_clv_total"]
+    )
+    assert "expected_purchases_next_period" in hostile.manifest["metrics_computed"]
+    # the manifest's log-likelihood is the table's customers' at the manifest's parameters
+    params = [model[k] for k in ("r", "alpha", "a", "b")]
+    direct = sum(_bgnbd_log_likelihood(*params, x, tx, t) for x, tx, t in
+                 table.select("frequency", "recency", "T").iter_rows())  # fmt: skip
+    assert model["log_likelihood"] == pytest.approx(direct, rel=1e-9)
+    assert table["p_alive"].is_between(0, 1).all() and table["expected_purchases"].min() > 0
+    # churn_risk carries the probability beside its other figures
+    assert "p_alive" in pl.read_parquet(out / "churn_risk.parquet").columns
+
+
 # --- 3. the workbook ----------------------------------------------------------------------------
 
 
@@ -674,7 +726,7 @@ def test_reruns_are_byte_identical(
     _, out = rerun
     again = tree(out)
     results = [p for p in hostile.outputs if p != "manifest.json"]
-    assert len(results) == 15
+    assert len(results) == 18  # 5 tables x 3 formats + 3 rejected
     assert {p: again[p] for p in results} == {p: hostile.outputs[p] for p in results}
 
 

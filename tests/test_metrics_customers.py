@@ -5,11 +5,13 @@ Each expected value is worked out by hand in the comment beside it and written a
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
+from scipy import integrate, stats
 
 from crmkpi.metrics import REGISTRY
 from crmkpi.metrics.customers import METRICS
@@ -705,3 +707,106 @@ def test_refund_metrics_are_skipped_without_a_status_column() -> None:
     plain = [{k: v for k, v in r.items() if k != "status"} for r in REFUNDS[:2]]
     result = run({"orders": frame("orders", plain)}, period="month", as_of="2024-01-31")
     assert "refund_rate" in result.skipped and "refunded_amount" in result.skipped
+
+
+# --- the forecast metrics (BG/NBD and Gamma-Gamma, crmkpi.clv_models) ---------------------------
+
+# 40 customers on a deterministic pattern: customer i first buys on day 3i of 2024 and comes
+# back (i mod 5, plus 3 when i is a multiple of 3) times; customers with no purchase are absent.
+FORECAST_ORDERS = [
+    dict(customer_id=f"c{i:02d}",
+         ordered_at=(dt.date(2024, 1, 1)
+                     + dt.timedelta(days=3 * i + j * (9 + i % 11) * (1 + j % 2))).isoformat(),
+         amount=float(10 + (i * 7) % 13 + 3 * j))
+    for i in range(40)
+    for j in range(i % 5 + (i % 3 == 0) * 3)
+]  # fmt: skip
+FORECAST_SEGMENTS = [dict(customer_id=f"c{i:02d}", segment="ab"[i % 2]) for i in range(40)]
+FORECAST_SETTINGS = {
+    "clv_time_unit": "month",
+    "clv_horizon_periods": 2,
+    "clv_discount_rate": 0.01,
+    "clv_min_repeat_buyers": 3,
+    "p_alive_threshold": 0.5,
+}
+
+
+def _clv_by_hand(params: dict[str, float], values: dict[str, float]) -> dict[str, dict[str, Any]]:
+    """Per customer, from the raw rows and the fitted parameters: x, t_x, T in months (of
+    365.25 / 12 days), P(alive) by the paper's closed form, E[Y(1)] and E[Y(2)] by numeric
+    integration over the dropout probability, the Gamma-Gamma value and the discounted CLV."""
+    r, alpha, a, b = (params[k] for k in ("r", "alpha", "a", "b"))
+    p, q, gamma = (values[k] for k in ("p", "q", "gamma"))
+    month = 365.25 / 12
+    days: dict[str, dict[dt.date, float]] = {}
+    for o in FORECAST_ORDERS:
+        day = dt.date.fromisoformat(o["ordered_at"])
+        days.setdefault(o["customer_id"], {}).setdefault(day, 0.0)
+        days[o["customer_id"]][day] += o["amount"]
+    out = {}
+    for customer, spend in days.items():
+        ordered = sorted(spend)
+        x = len(ordered) - 1
+        t_x = (ordered[-1] - ordered[0]).days / month
+        T = (dt.date(2024, 12, 31) - ordered[0]).days / month
+        m_x = sum(spend[d] for d in ordered[1:]) / x if x else 0.0
+        odds = a / (b + x - 1) * ((alpha + T) / (alpha + t_x)) ** (r + x) if x else 0.0
+        alive = 1 / (1 + odds)
+
+        def expected(t: float, x: int = x, T: float = T, alive: float = alive) -> float:
+            def integrand(u: float) -> float:
+                gone = ((alpha + T) / (alpha + T + u * t)) ** (r + x)
+                return float(stats.beta.pdf(u, a, b + x)) * (1 - gone) / u
+
+            return alive * integrate.quad(integrand, 0, 1, limit=200)[0]
+
+        e1, e2 = expected(1.0), expected(2.0)
+        value = p * (gamma + x * m_x) / (p * x + q - 1)
+        out[customer] = {
+            "p_alive": alive,
+            "expected": e2,
+            "clv": value * (e1 / 1.01 + (e2 - e1) / 1.01**2),
+        }
+    return out
+
+
+def test_forecast_metrics_sum_each_customers_predictions_at_every_grain() -> None:
+    orders, customers = frame("orders", FORECAST_ORDERS), frame("customers", FORECAST_SEGMENTS)
+    result = run({"orders": orders, "customers": customers}, period="year", by=("segment",),
+                 as_of="2024-12-31", settings=FORECAST_SETTINGS)  # fmt: skip
+    assert result.clv_forecast is not None
+    (fit,) = result.clv_forecast.fits
+    assert fit["bg_nbd"]["converged"] and fit["gamma_gamma"]["converged"]
+    hand = _clv_by_hand(fit["bg_nbd"], fit["gamma_gamma"])
+    segment = {c["customer_id"]: c["segment"] for c in FORECAST_SEGMENTS}
+    out = result.kpis
+    for seg in (None, "a", "b"):
+        mine = [v for c, v in hand.items() if seg is None or segment[c] == seg]
+        kw = {} if seg is None else {"segment": seg}
+        assert value(out, "expected_purchases_next_period", "2024", **kw) == pytest.approx(
+            sum(v["expected"] for v in mine), rel=1e-6
+        )
+        total = sum(v["clv"] for v in mine)
+        assert value(out, "predicted_clv_total", "2024", **kw) == pytest.approx(total, rel=1e-6)
+        mean = row(out, "predicted_clv", "2024", **kw)
+        assert mean["value"] == pytest.approx(total / len(mine), rel=1e-6)
+        assert (mean["numerator"], mean["denominator"]) == (pytest.approx(total, rel=1e-6),
+                                                            len(mine))  # fmt: skip
+        likely = sum(1 for v in mine if v["p_alive"] < 0.5)
+        assert value(out, "customers_likely_churned", "2024", **kw) == likely
+    # 35 customers bought; the threshold splits them (the test means something)
+    assert len(hand) == 35
+    assert 0 < sum(1 for v in hand.values() if v["p_alive"] < 0.5) < 35
+
+
+def test_forecast_metrics_are_skipped_with_the_reason_when_repeat_buyers_are_too_few() -> None:
+    # repeat buyers: i mod 5 in (2, 3, 4) -> 24, plus i = 0, 6, 15, 21, 30, 36 (multiples of 3
+    # with i mod 5 in (0, 1)) -> 30 of the 35 buyers: fewer than 100, so no fit, and the
+    # metrics say why instead of showing zeros
+    orders = frame("orders", FORECAST_ORDERS)
+    result = run({"orders": orders}, period="year", as_of="2024-12-31",
+                 settings={"clv_min_repeat_buyers": 100})  # fmt: skip
+    for name in ("expected_purchases_next_period", "predicted_clv", "predicted_clv_total",
+                 "customers_likely_churned"):  # fmt: skip
+        assert "30 repeat buyers, fewer than clv_min_repeat_buyers (100)" in result.skipped[name]
+        assert name not in result.kpis["metric"].to_list()

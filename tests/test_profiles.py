@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import defaultdict
 
+import numpy as np
 import polars as pl
 import pytest
 
 from crmkpi.calendar import Calendar
 from crmkpi.metrics.settings import resolve_settings
-from crmkpi.profiles import churn_risk, cohorts, rfm, score
+from crmkpi.profiles import churn_risk, clv_forecast, cohorts, rfm, score
 from crmkpi.views import customer_base
 
 AS_OF = dt.date(2024, 12, 31)
@@ -117,6 +119,19 @@ def test_churn_risk_rules() -> None:
     assert reasons == {"A": "overdue"}
 
 
+def test_churn_risk_flags_a_p_alive_below_the_threshold_with_the_probability() -> None:
+    settings = resolve_settings({"p_alive_threshold": 0.4})
+    orders = _orders()
+    base, _ = customer_base(None, orders, AS_OF, settings)
+    alive = pl.DataFrame({"customer_id": ["A", "B", "C"], "p_alive": [0.39, 0.4, None]})
+    flagged = churn_risk(orders, None, base, AS_OF, settings, alive=alive)
+    rows = {r["customer_id"]: r for r in flagged.iter_rows(named=True)}
+    # A: overdue (as above) and 0.39 < 0.4; B: 0.4 is not below; C: no probability (no fit)
+    assert set(rows) == {"A"}
+    assert rows["A"]["reason"] == "overdue; unlikely_alive"
+    assert rows["A"]["p_alive"] == 0.39
+
+
 def test_customers_by_rfm_segment_kpi() -> None:
     from crmkpi.api import compute_kpis
 
@@ -136,3 +151,85 @@ def test_customers_by_rfm_segment_needs_the_breakdown() -> None:
     result = compute({"orders": _orders()}, options_for(None, "quarter", ("segment",), AS_OF))
     assert "customers_by_rfm_segment" in result.skipped
     assert "rfm_segment" in result.skipped["customers_by_rfm_segment"]
+
+
+SIMULATED = {"r": 0.5, "alpha": 3.0, "a": 0.8, "b": 2.5}  # alpha in weeks
+SIMULATION_END = dt.date(2024, 9, 29)  # day 272: 39 weeks after the first possible purchase
+
+
+def _simulated_rfm(segments: bool = False) -> pl.DataFrame:
+    """rfm of 3,000 customers drawn from the BG/NBD process itself (seeded): purchase rate
+    lambda ~ Gamma(r, alpha) per week, dropout p ~ Beta(a, b) after each purchase, first
+    purchases in the first 12 weeks of 2024, observed for 39 weeks; purchases of one day merge.
+    Segment (when asked): a for even customers, b for odd ones, none for every tenth."""
+    rng = np.random.default_rng(3)
+    n = 3000
+    rate = rng.gamma(SIMULATED["r"], 1 / SIMULATED["alpha"], n) / 7  # per day
+    dropout = rng.beta(SIMULATED["a"], SIMULATED["b"], n)
+    birth = rng.integers(0, 84, n)
+    observed = (SIMULATION_END - dt.date(2024, 1, 1)).days - birth
+    who, when = [np.arange(n)], [birth.astype(float)]
+    elapsed, alive = np.zeros(n), np.ones(n, dtype=bool)
+    while alive.any():  # one step per purchase number, over all customers at once
+        elapsed = elapsed + rng.exponential(1.0, n) / rate
+        alive = alive & (elapsed <= observed)
+        who.append(np.nonzero(alive)[0])
+        when.append((birth + elapsed)[alive])
+        alive = alive & (rng.random(n) >= dropout)
+    customer = np.concatenate(who)
+    day = np.floor(np.concatenate(when)).astype(np.int64)
+    orders = pl.DataFrame(
+        {
+            "customer_id": [f"s{i:04d}" for i in customer],
+            "ordered_at": (np.datetime64("2024-01-01") + day.astype("timedelta64[D]")).astype(
+                "datetime64[us]"
+            ),
+            "amount": (10.0 + customer % 17 + day % 5).astype(np.float64),
+        }
+    )
+    labels = pl.DataFrame(
+        {
+            "customer_id": [f"s{i:04d}" for i in range(n)],
+            "segment": [None if i % 10 == 0 else "ab"[i % 2] for i in range(n)],
+        }
+    )
+    return rfm(orders, labels if segments else None, SIMULATION_END, resolve_settings({}))
+
+
+def test_the_bgnbd_fit_recovers_the_parameters_of_simulated_customers() -> None:
+    (fit,) = clv_forecast(_simulated_rfm(), resolve_settings({})).fits
+    assert fit["bg_nbd"]["converged"]
+    for name, truth in SIMULATED.items():
+        assert fit["bg_nbd"][name] == pytest.approx(truth, rel=0.2), name
+
+
+def test_clv_time_unit_rescales_alpha_and_the_log_likelihood_by_a_constant() -> None:
+    table = _simulated_rfm()
+    fits = {
+        unit: clv_forecast(table, resolve_settings({"clv_time_unit": unit})).fits[0]["bg_nbd"]
+        for unit in ("week", "day")
+    }
+    week, day = fits["week"], fits["day"]
+    # time x 7 with alpha x 7 leaves r, a, b and P(alive) as they were, and divides each
+    # customer's likelihood by 7^x (alpha^r / (alpha + T)^(r + x) gains 7^r / 7^(r + x)):
+    # LL in days = LL in weeks - sum(x) ln 7
+    assert day["alpha"] == pytest.approx(7 * week["alpha"], rel=1e-4)
+    for name in ("r", "a", "b"):
+        assert day[name] == pytest.approx(week[name], rel=1e-4)
+    shift = int(table["frequency"].sum()) * math.log(7)
+    assert day["log_likelihood"] == pytest.approx(week["log_likelihood"] - shift, rel=1e-9)
+
+
+def test_clv_fits_by_segment_equal_fits_on_each_segment_alone() -> None:
+    table = _simulated_rfm(segments=True)
+    forecast = clv_forecast(table, resolve_settings({"clv_fit_by": "segment"}))
+    by_group = {f["group"]: f for f in forecast.fits}
+    assert set(by_group) == {"a", "b", "(none)"}
+    for group in ("a", "b", "(none)"):
+        part = table.filter(pl.col("segment").fill_null("(none)") == group)
+        alone = clv_forecast(part, resolve_settings({}))
+        assert by_group[group]["customers"] == part.height
+        assert by_group[group]["bg_nbd"] == alone.fits[0]["bg_nbd"]
+        mine = forecast.table.filter(pl.col("fit_group") == group)
+        assert mine["p_alive"].to_list() == alone.table["p_alive"].to_list()
+        assert mine["predicted_clv"].to_list() == alone.table["predicted_clv"].to_list()

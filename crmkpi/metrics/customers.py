@@ -1,7 +1,8 @@
 """Customers and orders (orders, customers, spend): KPI_CATALOGUE.md, section 2.
 
 Order metrics read the `completed_orders` view (status completed or null, `order_key` grouping
-lines into orders); customer-base metrics read `customer_base` (acquisition and churn dates).
+lines into orders); customer-base metrics read `customer_base` (acquisition and churn dates);
+the forecast metrics read `customer_clv`, the clv_forecast table (BG/NBD and Gamma-Gamma).
 """
 
 from __future__ import annotations
@@ -19,6 +20,19 @@ FAMILY = "customers"
 ORDERS = "completed_orders"
 PLACED = "placed_orders"
 BASE = "customer_base"
+CLV = "customer_clv"
+# the models behind the forecast metrics (crmkpi.clv_models), fitted on every purchase by as-of
+_CLV_NOTE = (
+    ", as of as-of, counted in the period holding it; customers of a fit that was skipped "
+    "(too few repeat buyers, no convergence) are left out"
+)
+_CLV_SETTINGS = (
+    "clv_time_unit",
+    "clv_horizon_periods",
+    "clv_discount_rate",
+    "clv_min_repeat_buyers",
+    "clv_fit_by",
+)
 AVERAGE_DAYS_PER_MONTH = 365.25 / 12
 
 
@@ -82,6 +96,69 @@ METRICS: list[Metric] = [
         formula="customers with a purchase by as-of in each RFM segment (champions, loyal, "
         "new, potential, cannot lose, at risk, hibernating, lost), counted in the "
         "period holding as-of; needs --by rfm_segment",
+    ),
+    *(
+        Simple(
+            name=name,
+            title_en=title_en,
+            title_zh=title_zh,
+            family=FAMILY,
+            unit=unit,
+            table=CLV,
+            anchor="snapshot_on",
+            agg=agg,
+            column=column,
+            settings=_CLV_SETTINGS,
+            formula=formula + _CLV_NOTE,
+        )
+        for name, title_en, title_zh, unit, agg, column, formula in (
+            (
+                "expected_purchases_next_period",
+                "Expected purchases (next horizon)",
+                "预计购买次数",
+                "count",
+                "sum",
+                "expected_purchases",
+                "sum over customers of the BG/NBD expected repeat purchases in the next "
+                "clv_horizon_periods periods of clv_time_unit (default: one year)",
+            ),
+            (
+                "predicted_clv",
+                "Predicted CLV (mean per customer)",
+                "预测客户终身价值 (人均)",
+                "currency",
+                "mean",
+                "predicted_clv",
+                "mean over customers of the BG/NBD expected purchases x the Gamma-Gamma "
+                "expected value per purchase over the horizon, discounted monthly at "
+                "clv_discount_rate",
+            ),
+            (
+                "predicted_clv_total",
+                "Predicted CLV (total)",
+                "预测客户终身价值 (合计)",
+                "currency",
+                "sum",
+                "predicted_clv",
+                "sum over customers of predicted_clv's per-customer value",
+            ),
+        )
+    ),
+    Simple(
+        name="customers_likely_churned",
+        title_en="Customers likely churned",
+        title_zh="可能已流失客户数",
+        family=FAMILY,
+        unit="count",
+        table=CLV,
+        anchor="snapshot_on",
+        agg="count",
+        columns=("p_alive",),
+        where=lambda ctx: nw.col("p_alive") < float(ctx.settings["p_alive_threshold"]),
+        higher_is_better=False,
+        settings=("p_alive_threshold", *_CLV_SETTINGS),
+        formula="customers whose BG/NBD probability of being alive is below p_alive_threshold "
+        "(default 0.5)" + _CLV_NOTE,
     ),
     _orders(
         "revenue",

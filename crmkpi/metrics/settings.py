@@ -12,6 +12,9 @@ from typing import Any
 
 from crmkpi.errors import ConfigError
 
+CLV_TIME_UNITS = ("day", "week", "month")
+CLV_FIT_DIMENSIONS = ("segment", "region", "rep")  # the customer dimensions rfm carries
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -150,6 +153,49 @@ SETTINGS: dict[str, Setting] = {
             "days since the last purchase over the usual gap that flags a customer at risk",
             _positive_number_or_none,
             "a positive number",
+        ),
+        Setting(
+            "clv_time_unit",
+            "week",
+            "time unit of the BG/NBD model behind clv_forecast (day, week or month of "
+            "365.25 / 12 days); alpha is reported in it",
+            lambda v: v in CLV_TIME_UNITS,
+            "day, week or month",
+        ),
+        Setting(
+            "clv_horizon_periods",
+            None,
+            "forecast horizon of clv_forecast in periods of clv_time_unit; None: one year",
+            _positive_number_or_none,
+            "a positive number of periods",
+        ),
+        Setting(
+            "clv_discount_rate",
+            0.01,
+            "monthly discount rate of predicted_clv (as lifetimes' customer_lifetime_value)",
+            lambda v: _non_negative_number(v) and v < 1,
+            "a monthly rate from 0 to below 1",
+        ),
+        Setting(
+            "p_alive_threshold",
+            0.5,
+            "a customer whose BG/NBD probability of being alive is below this is likely churned",
+            lambda v: _non_negative_number(v) and v <= 1,
+            "a probability between 0 and 1",
+        ),
+        Setting(
+            "clv_min_repeat_buyers",
+            20,
+            "fewest repeat buyers a BG/NBD or Gamma-Gamma fit needs; fewer: the fit is skipped",
+            _positive_int,
+            "a positive whole number of customers",
+        ),
+        Setting(
+            "clv_fit_by",
+            None,
+            "customer dimension with one CLV model fit per value (e.g. segment); None: one fit",
+            lambda v: v is None or v in CLV_FIT_DIMENSIONS,
+            f"one of {', '.join(CLV_FIT_DIMENSIONS)}",
         ),
         Setting(
             "rfm_segments",
