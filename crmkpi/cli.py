@@ -331,12 +331,12 @@ def compute(
 ) -> None:
     """Load the exports, compute every KPI by period and breakdown, write the results.
 
-    Writes kpis.csv/.parquet/.xlsx, report.html (with charts/*.png), rfm, churn_risk,
-    cohorts, clv_forecast, rejected/<table>.csv and manifest.json (last) into --out, atomically: a reader
+    Writes kpis.csv/.parquet/.xlsx, report.html (with charts/*.png), rfm, churn_risk, cohorts,
+    clv_forecast, rejected/<table>.csv and manifest.json (last) into --out, atomically: a reader
     never sees a partial file or a mix of two runs. Every option can also come from a
-    CRMKPI_<OPTION> variable (CRMKPI_PERIOD, CRMKPI_BY=segment,rep, ...) or from the [run]
-    table of crmkpi.toml; the command line wins, then the environment, then the file. Metric
-    settings: [settings] or CRMKPI_SETTING_<NAME>.
+    CRMKPI_<OPTION> variable (CRMKPI_PERIOD, CRMKPI_BY=segment,rep, ...) or from the [run] table
+    of crmkpi.toml; the command line wins, then the environment, then the file. Metric settings:
+    [settings] or CRMKPI_SETTING_<NAME>.
     The last line on stdout is a JSON summary. Exit codes: 0 ok, 1 unexpected error, 2 usage,
     65 invalid data, 66 input missing, 73 cannot create output, 74 I/O error, 75 another run
     holds the lock, 78 bad config; 130/143 when interrupted.
