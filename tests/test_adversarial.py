@@ -694,7 +694,7 @@ def test_outputs_do_not_depend_on_the_process_locale_or_the_input_location(
 # --- the volume guard ---------------------------------------------------------------------------
 
 
-def test_F05_volume_guard_table_falling_by_more_than_max_row_drop_exits_65_until_accepted(exports: Path) -> None:
+def test_F05_table_falling_past_max_row_drop_exits_65_until_accepted(exports: Path) -> None:
     out = exports.parent / "o"
     assert crmkpi("compute", exports, "--out", out, "--format", "csv")[0] == EXIT_OK
     published = snapshot(out)
