@@ -46,18 +46,21 @@ _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
 def sheet_names(wanted: Sequence[str]) -> list[str]:
     """Excel-safe sheet names: no `[]:*?/\\`, at most 31 characters, unique (case-blind)."""
     seen: set[str] = set()
-    names = []
-    for raw in wanted:
-        base = _BAD_SHEET_CHARS.sub("_", raw).strip("'") or "Sheet"
-        name = base[:31]
-        counter = 2
-        while name.casefold() in seen:
-            suffix = f" ({counter})"
-            name = base[: 31 - len(suffix)] + suffix
-            counter += 1
-        seen.add(name.casefold())
-        names.append(name)
-    return names
+    return [
+        unused_sheet_name(_BAD_SHEET_CHARS.sub("_", raw).strip("'") or "Sheet", seen)
+        for raw in wanted
+    ]
+
+
+def unused_sheet_name(base: str, seen: set[str]) -> str:
+    """`base` cut to Excel's 31 characters, or `base (2)`, `base (3)`, ... when a sheet of that
+    name (case-blind) is in `seen`; the name chosen is added to `seen`."""
+    name, counter = base[:31], 2
+    while name.casefold() in seen:
+        suffix = f" ({counter})"
+        name, counter = base[: 31 - len(suffix)] + suffix, counter + 1
+    seen.add(name.casefold())
+    return name
 
 
 def _cell(value: Any, warnings: list[str], book: str) -> Any:
@@ -123,11 +126,7 @@ class _Writer:
         formats: Sequence[Any | None] | None,
         widths: Sequence[int] | None,
     ) -> Any:
-        base, counter = name, 2
-        while name.casefold() in self.sheet_names:
-            suffix = f" ({counter})"
-            name, counter = base[: 31 - len(suffix)] + suffix, counter + 1
-        self.sheet_names.add(name.casefold())
+        name = unused_sheet_name(name, self.sheet_names)
         sheet = self.book.add_worksheet(name)
         failed = sheet.write_row(
             0, 0, [_cell(h, self.warnings, self.name) for h in headers], self.header

@@ -489,10 +489,13 @@ def test_unreadable_file_exits_66_or_74_naming_the_path(
 # --- 5. faults around the process -----------------------------------------------------------------
 
 
+ENTRY = [sys.executable, "-m", "crmkpi.entry"]  # the console script, as a scheduler starts it
+
+
 def _entry(*args: str | Path, **kwargs: Any) -> subprocess.Popen[str]:
     """The console script as a scheduler starts it (`crmkpi ...`), in its own process."""
     return subprocess.Popen(
-        [sys.executable, "-m", "crmkpi.entry", *map(str, args)],
+        [*ENTRY, *map(str, args)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -533,7 +536,7 @@ def test_broken_stdout_pipe_after_publishing_exits_0(exports: Path) -> None:
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader is gone before the summary line is printed: `... | true`
     process = subprocess.run(
-        [sys.executable, "-m", "crmkpi.entry", "compute", str(exports), "--out", str(out)],
+        [*ENTRY, "compute", str(exports), "--out", str(out)],
         stdout=write_end,
         stderr=subprocess.PIPE,
         text=True,
@@ -642,7 +645,7 @@ def test_missing_column_message_names_no_header_of_a_headerless_file(exports: Pa
 
 def test_every_stderr_line_is_json_under_log_format_json(exports: Path) -> None:
     process = subprocess.run(
-        [sys.executable, "-m", "crmkpi.entry", "compute", str(exports), "--out",
+        [*ENTRY, "compute", str(exports), "--out",
          str(exports.parent / "o"), "--as-of", "2400-01-01", "--log-format", "json"],
         capture_output=True, text=True, cwd=REPO, timeout=300,
     )  # fmt: skip
@@ -685,7 +688,7 @@ def test_outputs_do_not_depend_on_the_process_locale_or_the_input_location(
     }
     for name, (folder, locale) in runs.items():
         ran = subprocess.run(
-            [sys.executable, "-m", "crmkpi.entry", "compute", str(folder), "--out",
+            [*ENTRY, "compute", str(folder), "--out",
              str(tmp_path / name), "--as-of", "2024-12-31"],
             capture_output=True, text=True, cwd=REPO, timeout=300,
             env={**os.environ, **locale, "PYTHONUTF8": "0"},
