@@ -19,6 +19,7 @@ import narwhals as nw
 import polars as pl
 
 from crmkpi.calendar import Calendar
+from crmkpi.engines import Engine, engine_named
 from crmkpi.errors import ConfigError
 from crmkpi.metrics import REGISTRY
 from crmkpi.metrics.base import Context, Derived, Growth, Metric, Ratio, Simple, Stock
@@ -60,7 +61,6 @@ VIEW_TABLES = {
 KEY = "period_index"
 OUTPUT_COLUMNS = ("period", "period_start", "period_end", "partial_period", "grain")
 VALUE_COLUMNS = ("metric", "value", "numerator", "denominator", "unit", "previous_value", "change")
-ENGINES = ("polars", "duckdb")
 
 
 @dataclass(frozen=True)
@@ -83,34 +83,6 @@ class ComputeResult:
     skipped: dict[str, str]
     grain_skips: dict[str, list[str]]
     clv_forecast: ClvForecast | None = None  # when a metric read it: the fit, built once
-
-
-class _Backend:
-    """Where the aggregations run: Polars lazy frames or DuckDB relations, through narwhals."""
-
-    def __init__(self, name: str) -> None:
-        if name not in ENGINES:
-            raise ConfigError(f"engine: {name!r} is not one of {', '.join(ENGINES)}")
-        self.name = name
-        self._connection: Any = None
-        if name == "duckdb":
-            try:
-                import duckdb
-            except ImportError as exc:
-                raise ConfigError(
-                    "engine duckdb needs the optional extra: pip install 'crmkpi[duckdb]'"
-                ) from exc
-            self._connection = duckdb.connect()
-
-    def lazy(self, frame: pl.DataFrame) -> nw.LazyFrame[Any]:
-        if self._connection is None:
-            return nw.from_native(frame.lazy())
-        return nw.from_native(self._connection.from_arrow(frame.to_arrow()))
-
-    def collect(self, frame: nw.LazyFrame[Any]) -> pl.DataFrame:
-        collected = frame.collect()
-        native = collected.to_native()
-        return native if isinstance(native, pl.DataFrame) else pl.DataFrame(pl.from_arrow(native))
 
 
 # --- sources and dimensions ---------------------------------------------------------------------
@@ -370,7 +342,7 @@ class _Computation:
     def __init__(
         self,
         sources: dict[str, Source],
-        backend: _Backend,
+        backend: Engine,
         calendar: pl.DataFrame,
         ctx: Context,
         dimensions: Sequence[str],
@@ -389,6 +361,9 @@ class _Computation:
             calendar.select("date", KEY, "period_start", "period_end")
         )
         self.ctx = ctx
+
+    def _collect(self, plan: nw.LazyFrame[Any]) -> pl.DataFrame:
+        return self.backend.collect_all([plan])[0]
 
     def _once(self, key: tuple[str, ...], build: Callable[[], pl.DataFrame]) -> pl.DataFrame:
         """`build()` the first time `key` is asked for, the same frame afterwards: what is
@@ -492,7 +467,7 @@ class _Computation:
         columns = {c for m in metrics for c in (*m.table_columns[m.table], *m.optional_columns)}
         facts = self._facts(self.sources[first.table], first.anchor, columns, grain)
         aggregates = [e for m in metrics for e in _aggregates(m, self.ctx)]
-        collected = self.backend.collect(facts.group_by(grain.keys).agg(*aggregates))
+        collected = self._collect(facts.group_by(grain.keys).agg(*aggregates))
         return collected.with_columns(pl.col(KEY).cast(pl.Int32))
 
     def entities(self, metric: Simple, grain: _Grain) -> pl.DataFrame:
@@ -505,7 +480,7 @@ class _Computation:
         per_entity = self._per_entity(metric, grain)
         qualifies = metric.having(nw.col("__per_entity"), self.ctx).cast(nw.Int64)
         counted = per_entity.group_by(grain.keys).agg(qualifies.sum().alias(metric.name + _VAL))
-        return self.backend.collect(counted)
+        return self._collect(counted)
 
     def _per_entity(self, metric: Simple, grain: _Grain) -> nw.LazyFrame[Any]:
         """Per cell and entity, how many distinct `column` values it has. They are counted once
@@ -538,8 +513,8 @@ class _Computation:
             return counts.group_by(entity_keys).agg(nw.col("__per_entity").sum())
         if grain.dims:
             return per_entity
-        collected = self.backend.collect(per_entity)
-        finest_total = self.backend.collect(counts.select(nw.col("__per_entity").sum())).item()
+        collected = self._collect(per_entity)
+        finest_total = self._collect(counts.select(nw.col("__per_entity").sum())).item()
         self._rollable[metric.name] = bool(collected["__per_entity"].sum() == finest_total)
         return self.backend.lazy(collected)
 
@@ -577,7 +552,7 @@ class _Computation:
             nw.col("__is").fill_null(0).sum().alias(metric.name + _NUM),
             nw.len().alias(metric.name + _DEN),
         )
-        return self.backend.collect(counted)
+        return self._collect(counted)
 
     def _presence(self, metric: Simple, grain: _Grain) -> nw.LazyFrame[Any]:
         """Which entities have rows in which cells. Presence in a coarser cell is presence in
@@ -621,7 +596,7 @@ class _Computation:
             facts = self._facts(self.sources[metric.table], metric.anchor, columns, finest)
             found = [_distinct(nw.col(c)).alias(_DISTINCT + c) for c in counted]
             by_entity = facts.group_by([*finest.keys, entity])
-            return self.backend.collect(
+            return self._collect(
                 by_entity.agg(*found) if found else by_entity.agg(nw.len().alias("__rows"))
             )
 
@@ -670,7 +645,7 @@ class _Computation:
             )
             lazy = lazy.with_columns(nw.col(KEY).fill_null(-1))
             parts.append(
-                self.backend.collect(lazy.group_by(grain.keys).agg((total * sign).alias("__net")))
+                self._collect(lazy.group_by(grain.keys).agg((total * sign).alias("__net")))
             )
         return (
             pl.concat(
@@ -1013,7 +988,7 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
     ctx = Context(settings, as_of, _periods_per_year(options.calendar, periods), columns)
     planned = [REGISTRY[n] for n in names]
     run = _Computation(
-        sources, _Backend(options.engine), calendar, ctx, options.dimensions, planned
+        sources, engine_named(options.engine), calendar, ctx, options.dimensions, planned
     )
     periods = periods.with_columns(
         ((pl.col("period_end") - pl.col("period_start")).dt.total_days() + 1)

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from crmkpi.calendar import GRAINS
-from crmkpi.engine import DIMENSIONS, ENGINES
+from crmkpi.engine import DIMENSIONS
+from crmkpi.engines import ENGINES
 from crmkpi.errors import ConfigError
 from crmkpi.metrics import REGISTRY
 from crmkpi.metrics.settings import resolve_settings
