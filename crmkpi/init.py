@@ -74,6 +74,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "ordered_at": (
         "order date",
         "invoicedate",
+        "date",
         "invoice date",
         "下单时间",
         "下单日期",
@@ -91,6 +92,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "金额",
         "close value",
         "sales",
+        "dollar value",
         "实收金额",
     ),
     "quantity": ("quantity", "qty", "销售数量", "数量"),
@@ -258,6 +260,9 @@ def _value_map_line(name: str, header: str, mapping: dict[str, str], default: st
 
 
 def _toml_string(text: str) -> str:
+    """A TOML string; a literal one ('...') when that spares escaping quoted headers."""
+    if '"' in text and "'" not in text and not re.search(r"[\x00-\x1f]", text):
+        return "'" + text + "'"
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -442,7 +447,7 @@ def _file_pattern(group: list[Path], names: list[str]) -> str | list[str]:
     same = next(
         (i for i, (a, b) in enumerate(zip(first, last, strict=False)) if a != b), len(first)
     )
-    prefix = re.sub(r"[\d\s._\-]*$", "", first[:same])
+    prefix = re.sub(r"[\d.\-]*$", "", first[:same])
     for pattern in (f"*{suffix}", f"{prefix}*{suffix}" if prefix else None):
         if pattern is not None and sorted(fnmatch.filter(names, pattern)) == own:
             return pattern
@@ -476,6 +481,7 @@ class _Proposal:
     comments: list[str] = field(default_factory=list)
     column_notes: dict[str, str] = field(default_factory=dict)
     unused: list[str] = field(default_factory=list)
+    headers: list[str] = field(default_factory=list)
 
     def render(self) -> list[str]:
         lines = [_comment(c) for c in self.comments]
@@ -540,13 +546,18 @@ def _computed_columns(
 
 
 def _date_format(values: pl.Series) -> str | None:
-    """A `date_format` for dates the built-in forms do not read: written with a trailing weekday
-    (`2018-01-01 星期五`), the format that reads every sampled date before it."""
+    """A `date_format` for dates the built-in forms do not read: 8-digit `20180101`, or dates
+    written with a trailing weekday (`2018-01-01 星期五`): the format that reads every sampled
+    date before it."""
     from crmkpi.io.parse import _TRAILING_WEEKDAY
 
     text = values.cast(pl.String).drop_nulls().str.strip_chars()
     text = text.filter(text != "")
-    if text.is_empty() or not text.str.contains(_TRAILING_WEEKDAY).all():
+    if text.is_empty():
+        return None
+    if text.str.contains(r"^(19|20)\d{6}$").all():
+        return "%Y%m%d"  # else read as a number of seconds or a spreadsheet day
+    if not text.str.contains(_TRAILING_WEEKDAY).all():
         return None
     dates = text.str.replace(_TRAILING_WEEKDAY, "")
     for fmt in _FORMATS_TRIED:
@@ -561,7 +572,7 @@ def _column_spec(table: str, name: str, header: str, values: pl.Series) -> tuple
     if kind in ("date", "datetime"):
         fmt = _date_format(values)
         if fmt is not None:
-            return {"from": header, "date_format": fmt}, "the weekday after the date is ignored"
+            return {"from": header, "date_format": fmt}, None
     distinct = values.cast(pl.String).drop_nulls().unique().sort()
     guess = guess_value_map(table, name, distinct.head(MAX_VALUES_LISTED).to_list())
     if guess is None:
@@ -594,7 +605,7 @@ def _propose(table: str, mapping: dict[str, str], group: _Group, sample: pl.Data
         h for e in computed.values() for h in group.headers if _quoted(h) in e
     }
     unused = [h for h in group.headers if h not in read]
-    return _Proposal(table, section, column_notes=notes, unused=unused)
+    return _Proposal(table, section, column_notes=notes, unused=unused, headers=group.headers)
 
 
 def _document(proposals: list[_Proposal]) -> dict[str, Any]:
@@ -611,6 +622,7 @@ def _check(proposal: _Proposal, folder: Path, paths: list[Path]) -> None:
     it, and whatever still fails is said above the section."""
     from crmkpi.config import parse_config
     from crmkpi.load import load_table
+    from crmkpi.validate import describe_check
 
     for _ in range(len(proposal.section["columns"])):
         try:
@@ -625,39 +637,55 @@ def _check(proposal: _Proposal, folder: Path, paths: list[Path]) -> None:
         if loaded is None or loaded.report.reject_rate <= REJECT_LIMIT:
             return
         rejected, report = loaded.rejected, loaded.report
-        per_column = (
-            rejected.select(
-                pl.col("column").str.split("; ").alias("column"), "reason", "source_line"
-            )
-            .explode("column")
-            .drop_nulls("column")
+        failures = _failures(rejected)
+        contract = columns_of(proposal.table)
+        required = failures.filter(
+            pl.col("column").is_in([c for c in contract if contract[c].required])
         )
+        # an optional column is left out for the rows it alone makes fail
+        own = failures.join(required, on=["source_file", "source_line"], how="anti")
         optional = [
             c
-            for c, n in per_column["column"].value_counts(sort=True).iter_rows()
-            if c in proposal.section["columns"]
-            and not columns_of(proposal.table)[c].required
-            and n / report.rows_read > REJECT_LIMIT
+            for c, n in own["column"].value_counts(sort=True).iter_rows()
+            if c in proposal.section["columns"] and n / report.rows_read > REJECT_LIMIT
         ]
         if not optional:
-            proposal.comments.append(_quarantine_note(proposal.table, rejected, report.rows_read))
+            proposal.comments.append(
+                _quarantine_note(proposal.table, rejected, required, report.rows_read)
+            )
             return
         column = optional[0]
-        first = per_column.filter(pl.col("column") == column).row(0, named=True)
-        share = per_column.filter(pl.col("column") == column).height / report.rows_read
+        first = own.filter(pl.col("column") == column).row(0, named=True)
+        share = own.filter(pl.col("column") == column).height / report.rows_read
         spec = proposal.section["columns"].pop(column)
         proposal.column_notes.pop(column, None)
+        if normalise_header(column) in {normalise_header(h) for h in proposal.headers}:
+            # a header named like the column feeds it unless the config says otherwise
+            proposal.section["columns"][column] = {"value": ""}
+            proposal.column_notes[column] = "left empty: see the comment above the table"
         source = spec if isinstance(spec, str) else spec.get("from", spec.get("expr", ""))
         proposal.comments.append(
             f"{column} not mapped (from {source!r}): {share:.0%} of sampled rows would be "
-            f"quarantined: {first['reason']} (line {first['source_line']})"
+            f"quarantined: {describe_check(first['check'])} (line {first['source_line']})"
         )
 
 
-def _quarantine_note(table: str, rejected: pl.DataFrame, rows: int) -> str:
-    """`orders: 38 % of sampled rows would be quarantined: amount not a number (line 12)`."""
-    first = rejected.row(0, named=True)
-    what = f"{first['column']} {first['reason']}" if first["column"] else first["reason"]
+def _failures(rejected: pl.DataFrame) -> pl.DataFrame:
+    """One row per quarantined row and failing column: where, which column, which check."""
+    return (
+        rejected.select("source_file", "source_line", pl.col("column", "check").str.split("; "))
+        .explode("column", "check")
+        .drop_nulls("column")
+    )
+
+
+def _quarantine_note(table: str, rejected: pl.DataFrame, failures: pl.DataFrame, rows: int) -> str:
+    """`orders: 38% of sampled rows would be quarantined: amount not a number (line 12)`."""
+    from crmkpi.validate import describe_check
+
+    first = (failures if failures.height else rejected).row(0, named=True)
+    what = describe_check(first["check"])
+    what = f"{first['column']} {what}" if first.get("column") else what
     return (
         f"REVIEW: {table}: {rejected.height / rows:.0%} of sampled rows would be quarantined "
         f"(crmkpi validate allows {REJECT_LIMIT:.0%}): {what} (line {first['source_line']})"
