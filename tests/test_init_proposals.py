@@ -237,3 +237,30 @@ def test_the_check_reads_a_bounded_sample(tmp_path: Path, monkeypatch: pytest.Mo
     assert "would be quarantined" not in text
     assert "checked on the first 3 rows of each file" in text
     assert runner.invoke(app, ["validate", str(tmp_path)]).exit_code == 65
+
+
+IBM_HEADERS = ["Customer", "State", "Customer Lifetime Value", "Response", "Coverage",
+               "Effective To Date", "Renew Offer Type", "Sales Channel"]  # fmt: skip
+IBM_ROWS = [
+    dict(zip(IBM_HEADERS, cells, strict=True))
+    for cells in (
+        ["BU79786", "Washington", "2763.519279", "No", "Basic", "2/24/11", "Offer1", "Agent"],
+        ["QZ44356", "Arizona", "6979.535903", "No", "Extended", "1/31/11", "Offer3", "Agent"],
+        ["AI49188", "Nevada", "12887.43165", "Yes", "Premium", "2/19/11", "Offer1", "Web"],
+    )
+]  # fmt: skip
+
+
+def test_ibm_marketing_customer_value_maps_to_campaign_members(tmp_path: Path) -> None:
+    write_csv(tmp_path / "WA_Fn-UseC_-Marketing-Customer-Value-Analysis.csv", IBM_ROWS, IBM_HEADERS)
+    config, _ = _init(tmp_path)
+    columns = config["tables"]["campaign_members"]["columns"]
+    assert columns == {
+        "region": "State",
+        "channel": "Sales Channel",
+        "campaign_id": "Renew Offer Type",
+        "member_id": "Customer",
+        "targeted_at": "Effective To Date",
+        "responded": "Response",
+    }
+    assert _rows_used(tmp_path) == {"campaign_members": 3}
