@@ -344,7 +344,7 @@ def _comment(text: str) -> str:
 
 # `crmkpi init` checks its proposal on each file's first rows (and a glob's first files): the
 # rows `crmkpi validate` would quarantine show there, in bounded time whatever the folder holds.
-SAMPLE_ROWS = 5_000
+SAMPLE_ROWS = 20_000
 SAMPLE_FILES = 20
 # `crmkpi validate`'s default --max-reject-rate
 REJECT_LIMIT = 0.05
@@ -752,7 +752,7 @@ def _generic_starter(folder: Path, presets: str) -> str:
     ]
     notes: list[str] = []
     names = [p.name for p in expand_patterns(folder, ["*"])]
-    taken: set[str] = set()
+    taken: dict[str, str] = {}  # table -> the files proposed for it
     for group in _groups(folder, notes):
         try:
             raws = [
@@ -768,15 +768,14 @@ def _generic_starter(folder: Path, presets: str) -> str:
         label = group.paths[0].name + (
             f" (and {len(group.paths) - 1} more)" if len(group.paths) > 1 else ""
         )
-        if table is None or table in taken:
-            notes += [
-                "",
-                _comment(
-                    f"{label}: no canonical table recognised; headers: " + ", ".join(group.headers)
-                ),
-            ]
+        if table is None:
+            headers = ", ".join(group.headers)
+            notes += ["", _comment(f"{label}: no canonical table recognised; headers: {headers}")]
             continue
-        taken.add(table)
+        if table in taken:
+            notes += ["", _comment(f"{label}: also fits {table}, proposed from {taken[table]}")]
+            continue
+        taken[table] = label
         proposal = _propose(table, mapping, group, sample, _file_pattern(group.paths, names))
         if len(group.paths) > 1:
             proposal.comments.append(f"{len(group.paths)} files with the same header row")
