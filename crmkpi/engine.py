@@ -164,8 +164,8 @@ def _date_range(
 
 
 def _metric_frame(
-    values: pl.DataFrame, grid: pl.DataFrame, metric: Simple, grain: Grain
-) -> pl.DataFrame:
+    values: pl.LazyFrame, grid: pl.LazyFrame, metric: Simple, grain: Grain
+) -> pl.LazyFrame:
     """One simple metric on its complete grid: value, numerator, denominator."""
     name = metric.name
     if metric.reduction.is_ratio_of_parts:
@@ -206,7 +206,7 @@ def _divide(numerator: pl.Expr, denominator: pl.Expr, scale: float = 1.0) -> pl.
     )
 
 
-def _combine(frames: list[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
+def _combine(frames: list[pl.LazyFrame], keys: list[str]) -> pl.LazyFrame:
     """Outer-join input metric frames on the grid keys; columns value_0, value_1, ..."""
     combined = frames[0].select(*keys, pl.col("value").alias("value_0"))
     for i, frame in enumerate(frames[1:], start=1):
@@ -220,8 +220,8 @@ def _combine(frames: list[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
 
 
 def _stock_frame(
-    net: pl.DataFrame, grid: pl.DataFrame, metric: Stock, grain: Grain
-) -> pl.DataFrame:
+    net: pl.LazyFrame, grid: pl.LazyFrame, metric: Stock, grain: Grain
+) -> pl.LazyFrame:
     """Balance at each period's end (or start): cumulative net openings, from period -1 on."""
     dims = grain.keys[1:]
     carried = net.filter(pl.col(KEY) == -1).drop(KEY).rename({"__net": "__carried"})
@@ -231,7 +231,7 @@ def _stock_frame(
     per_period = (
         per_period.join(carried, on=dims, how="left")
         if dims
-        else per_period.with_columns(pl.lit(carried["__carried"].sum()).alias("__carried"))
+        else per_period.join(carried.select(pl.col("__carried").sum()), how="cross")
     )
     balance = per_period.sort(KEY).with_columns(
         (pl.col("__net").cum_sum().over(dims) if dims else pl.col("__net").cum_sum())
@@ -248,8 +248,8 @@ def _stock_frame(
 
 
 def _growth_frame(
-    base: pl.DataFrame, metric: Growth, grain: Grain, periods: pl.DataFrame
-) -> pl.DataFrame:
+    base: pl.LazyFrame, metric: Growth, grain: Grain, periods: pl.LazyFrame
+) -> pl.LazyFrame:
     """(value - base value) / base value, the base being the previous period or a year before."""
     dims = grain.keys[1:]
     dated = base.join(periods.select(KEY, "period", "__year_before"), on=KEY)
@@ -517,12 +517,12 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
         .alias("__period_days"),
         options.calendar.year_before(pl.col("period")).alias("__year_before"),
     )
-    outputs: list[pl.DataFrame] = []
+    outputs: list[pl.LazyFrame] = []
     grain_skips: dict[str, list[str]] = {}
-    by_grain: dict[tuple[str, ...], dict[str, pl.DataFrame]] = {}
+    by_grain: dict[tuple[str, ...], dict[str, pl.LazyFrame]] = {}
     # Without a dated row up to as-of there is no period to report: an empty table, not zeros.
     for grain in grains(options.dimensions) if low is not None else []:
-        results, missing = _compute_grain(run, names, aliases, grain, periods, by_grain)
+        results, missing = _compute_grain(run, names, aliases, grain, periods.lazy(), by_grain)
         by_grain[grain.dims] = results
         for name in missing:
             if name in wanted:
@@ -587,11 +587,11 @@ def _compute_grain(
     names: list[str],
     aliases: Mapping[str, str],
     grain: Grain,
-    periods: pl.DataFrame,
-    by_grain: Mapping[tuple[str, ...], Mapping[str, pl.DataFrame]],
-) -> tuple[dict[str, pl.DataFrame], list[str]]:
+    periods: pl.LazyFrame,
+    by_grain: Mapping[tuple[str, ...], Mapping[str, pl.LazyFrame]],
+) -> tuple[dict[str, pl.LazyFrame], list[str]]:
     """Every metric at one grain; those the grain's dimensions cannot reach are listed."""
-    results: dict[str, pl.DataFrame] = {}
+    results: dict[str, pl.LazyFrame] = {}
     missing: list[str] = []
     single_pass: dict[tuple[str, str], list[Simple]] = {}
     for name in names:
@@ -602,22 +602,22 @@ def _compute_grain(
             and set(grain.dims) <= run.sources[metric.table].dimensions
         ):
             single_pass.setdefault((metric.table, metric.anchor), []).append(metric)
-    aggregated = {key: run.rows(group, grain) for key, group in single_pass.items()}
-    observed: dict[str, list[pl.DataFrame]] = {}
+    aggregated = {key: run.rows(group, grain).lazy() for key, group in single_pass.items()}
+    observed: dict[str, list[pl.LazyFrame]] = {}
     for (table, _), frame in aggregated.items():
         observed.setdefault(table, []).append(frame.select(grain.keys[1:]))
     tuples = {
-        t: (pl.concat(f).unique() if grain.dims else pl.DataFrame()) for t, f in observed.items()
+        t: (pl.concat(f).unique() if grain.dims else pl.LazyFrame()) for t, f in observed.items()
     }
 
-    def grid(table: str) -> pl.DataFrame:
+    def grid(table: str) -> pl.LazyFrame:
         index = periods.select(pl.col(KEY))
         if not grain.dims:
             return index
         seen = tuples.get(table)
-        if seen is None or seen.height == 0:
+        if seen is None:
             return index.clear().join(
-                pl.DataFrame(schema={k: pl.String for k in grain.keys[1:]}), how="cross"
+                pl.LazyFrame(schema={k: pl.String for k in grain.keys[1:]}), how="cross"
             )
         return index.join(seen, how="cross")
 
@@ -642,7 +642,7 @@ def _compute_grain(
             missing.append(name)
             continue
         if isinstance(metric, Simple) and metric.reduction.passes != "rows":
-            values = run.entities(metric, grain)
+            values = run.entities(metric, grain).lazy()
             frame = _metric_frame(
                 values.with_columns(pl.col(KEY).cast(pl.Int32)), grid(metric.table), metric, grain
             )
@@ -652,7 +652,7 @@ def _compute_grain(
                 values.with_columns(pl.col(KEY).cast(pl.Int32)), grid(metric.table), metric, grain
             )
         elif isinstance(metric, Stock):
-            net = run.stock(metric, grain)
+            net = run.stock(metric, grain).lazy()
             stock_grid = grid(metric.table)
             if grain.dims:
                 extra = net.select(grain.keys[1:]).unique()
@@ -719,8 +719,8 @@ def _compute_grain(
 
 
 def _long(
-    frame: pl.DataFrame, metric: Metric, grain: Grain, dimensions: Sequence[str]
-) -> pl.DataFrame:
+    frame: pl.LazyFrame, metric: Metric, grain: Grain, dimensions: Sequence[str]
+) -> pl.LazyFrame:
     return frame.select(
         pl.col(KEY),
         pl.lit(grain.name).alias("grain"),
@@ -737,7 +737,7 @@ def _long(
 
 
 def _finish(
-    outputs: list[pl.DataFrame], periods: pl.DataFrame, dimensions: Sequence[str]
+    outputs: list[pl.LazyFrame], periods: pl.DataFrame, dimensions: Sequence[str]
 ) -> pl.DataFrame:
     """Attach period columns, previous values and changes; sort; fix the column order."""
     dims = list(dimensions)
@@ -751,7 +751,7 @@ def _finish(
         "denominator": pl.Float64,
         "unit": pl.String,
     }
-    long = pl.concat(outputs) if outputs else pl.DataFrame(schema=schema)
+    long = pl.concat(outputs) if outputs else pl.LazyFrame(schema=schema)
     series = ["grain", *dims, "metric"]
     long = (
         long.sort(KEY)
@@ -759,8 +759,8 @@ def _finish(
         .with_columns((pl.col("value") - pl.col("previous_value")).alias("change"))
     )
     grain_order = {g.name: i for i, g in enumerate(grains(dimensions))}
-    long = long.join(periods, on=KEY, how="left").with_columns(
+    long = long.join(periods.lazy(), on=KEY, how="left").with_columns(
         pl.col("grain").replace_strict(grain_order, return_dtype=pl.Int32).alias("__grain_order")
     )
     long = long.sort([KEY, "__grain_order", *dims, "metric"], nulls_last=False)
-    return long.select(*OUTPUT_COLUMNS, *dims, *VALUE_COLUMNS)
+    return long.select(*OUTPUT_COLUMNS, *dims, *VALUE_COLUMNS).collect()
