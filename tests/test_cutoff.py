@@ -1,0 +1,120 @@
+"""An honest cut-off (issue 13, section 3): the default as-of comes from events that happened,
+growth against a period the data cover only in part is null, and metrics that the data cannot
+support are skipped with the reason. Expected figures are worked out by hand beside each test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from crmkpi.run import execute
+from tests import factory as fx
+from tests import shapes
+
+
+def _sf_deal(i: int, stage: str, amount: str, created: str, closed: str) -> dict[str, str]:
+    """A Salesforce opportunity report row; an open deal's Close Date is its expected date."""
+    return {
+        "Opportunity ID": fx.sf_id18(fx.sf_id15(i)),
+        "Opportunity Name": f"Deal {i + 1}",
+        "Account ID": f"001A{i:04d}",
+        "Stage": stage,
+        "Amount": amount,
+        "Probability (%)": "100" if stage == "Closed Won" else "10",
+        "Created Date": created,
+        "Close Date": closed,
+        "Opportunity Owner": "Ann Lee",
+        "Type": "New Business",
+    }
+
+
+SALESFORCE_DEALS = [
+    _sf_deal(0, "Closed Won", "100.00", "1/1/2024", "2/10/2024"),
+    _sf_deal(1, "Closed Won", "200.00", "1/20/2024", "3/15/2024"),
+    _sf_deal(2, "Closed Won", "450.00", "4/2/2024", "6/30/2024"),
+    _sf_deal(3, "Closed Lost", "50.00", "5/1/2024", "5/20/2024"),
+    # open deals: Salesforce writes an expected close date years ahead
+    _sf_deal(4, "Negotiation", "900.00", "6/12/2024", "7/2/2031"),
+    _sf_deal(5, "Prospecting", "300.00", "3/1/2024", "1/15/2031"),
+]
+
+
+def test_open_deals_expected_close_dates_do_not_set_the_default_as_of(tmp_path: Path) -> None:
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    fx.write_csv(exports / "deals.csv", SALESFORCE_DEALS, fx.HEADERS)
+    config = fx.write_config(exports)
+    out = tmp_path / "out"
+    execute(exports, config, {"out": str(out), "format": "csv"}, {})
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    # the latest event that happened is the won deal closed on 2024-06-30, not 2031-07-02
+    assert manifest["as_of"] == "2024-06-30"
+    left_out = [w for w in manifest["warnings"] if "deals.closed_at" in w]
+    assert len(left_out) == 1 and "2 rows" in left_out[0]
+    kpis = pl.read_csv(out / "kpis.csv")
+    # no empty future periods: Q1 and Q2 2024 only, both whole
+    periods = kpis.select("period", "partial_period").unique().sort("period").rows()
+    assert periods == [("2024-Q1", False), ("2024-Q2", False)]
+    growth = kpis.filter(
+        (pl.col("metric") == "sales_growth_rate")
+        & (pl.col("grain") == "total")
+        & (pl.col("period") == "2024-Q2")
+    )
+    # won revenue (no orders): Q1 100 + 200 = 300, Q2 450: (450 - 300) / 300 = +50 %, not -100 %
+    assert growth["value"].to_list() == [pytest.approx(0.5)]
+
+
+# Online Retail's span: from Wednesday 2010-12-01 (two thirds into 2010-Q4) to 2011-12-09.
+RETAIL_YEAR = {
+    **shapes.ONLINE_RETAIL_DAYS,  # 2010-Q4: 15.30 + 20.34 + 20.40 + 15.00 = 71.04
+    "2011-02-10": [shapes._retail("540001", "10", "2/10/2011 10:00", "2.00", "17850")],  # 20
+    "2011-05-05": [shapes._retail("550001", "5", "5/5/2011 11:00", "8.00", "17850")],  # 40
+    "2011-08-08": [shapes._retail("560001", "4", "8/8/2011 12:00", "5.00", "17809")],  # 20
+    "2011-12-09": [shapes._retail("581587", "100", "12/9/2011 12:50", "2.00", "12680")],  # 200
+}
+
+
+def _total(kpis: pl.DataFrame, metric: str) -> dict[str, float | None]:
+    rows = kpis.filter((pl.col("metric") == metric) & (pl.col("grain") == "total"))
+    return dict(rows.select("period", "value").iter_rows())
+
+
+def test_growth_against_a_partial_first_or_last_period_is_null(tmp_path: Path) -> None:
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    shapes.write_online_retail(exports, RETAIL_YEAR)
+    config = fx.write_config(exports, {"tables": {"orders": shapes.ONLINE_RETAIL_TABLE}})
+    out = tmp_path / "out"
+    execute(exports, config, {"out": str(out), "format": "csv"}, {})
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["as_of"] == "2011-12-09"
+    kpis = pl.read_csv(out / "kpis.csv")
+    flags = dict(kpis.select("period", "partial_period").unique().iter_rows())
+    # the data start on 2010-12-01 in a quarter starting 2010-10-01: partial like the last one
+    assert flags == {
+        "2010-Q4": True,
+        "2011-Q1": False,
+        "2011-Q2": False,
+        "2011-Q3": False,
+        "2011-Q4": True,
+    }
+    assert _total(kpis, "revenue") == pytest.approx(
+        {"2010-Q4": 71.04, "2011-Q1": 20.0, "2011-Q2": 40.0, "2011-Q3": 20.0, "2011-Q4": 200.0}
+    )
+    # year on year 2011-Q4 against 2010-Q4 would be (200 - 71.04) / 71.04 = +181.5 %: null
+    assert _total(kpis, "sales_growth_yoy")["2011-Q4"] is None
+    # against the previous quarter: 2011-Q1 against the partial 2010-Q4 and the partial 2011-Q4
+    # against 2011-Q3 are null; between whole quarters (40 - 20) / 20 and (20 - 40) / 40
+    growth = _total(kpis, "sales_growth_rate")
+    assert growth["2011-Q1"] is None and growth["2011-Q4"] is None
+    assert (growth["2011-Q2"], growth["2011-Q3"]) == pytest.approx((1.0, -0.5))
+    nulled = manifest["growth_nulled"]
+    assert sorted(nulled["sales_growth_rate"]) == ["2011-Q1", "2011-Q4"]
+    assert nulled["sales_growth_yoy"] == {
+        "2011-Q4": "against 2010-Q4, a partial period on one side: 2011-Q4 runs only to as-of "
+        "2011-12-09; 2010-Q4 has data only from 2010-12-01"
+    }
+    assert "2010-Q4 has data only from 2010-12-01" in nulled["sales_growth_rate"]["2011-Q1"]
