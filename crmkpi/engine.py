@@ -997,6 +997,7 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
         }
     if forecast is not None:
         unavailable.update(_forecast_skips(forecast))
+    unavailable |= _setting_gaps(frames, settings)
     names, skipped, aliases = plan(
         wanted, frames, {**settings, "churn_source": churn_source}, unavailable
     )
@@ -1077,6 +1078,25 @@ def _growth_nulled(
         if reasons and REGISTRY[name].output:
             nulled[name] = dict(sorted(reasons.items()))
     return nulled
+
+
+def _setting_gaps(
+    frames: Mapping[str, pl.DataFrame], settings: Mapping[str, Any]
+) -> dict[str, str]:
+    """The metrics that need columns while a setting is on (Simple.setting_columns), when it is
+    on and their source lacks them, with the reason."""
+    gaps = {}
+    for metric in REGISTRY.metrics.values():
+        if not isinstance(metric, Simple) or metric.table not in frames:
+            continue
+        for setting, columns in metric.setting_columns:
+            absent = [c for c in columns if c not in frames[metric.table].columns]
+            if settings[setting] and absent:
+                gaps[metric.name] = (
+                    f"{metric.table} lacks column(s) {', '.join(absent)}, needed while "
+                    f"{setting} is {settings[setting]}"
+                )
+    return gaps
 
 
 def _forecast_skips(forecast: ClvForecast) -> dict[str, str]:

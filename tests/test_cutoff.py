@@ -13,6 +13,7 @@ import pytest
 from crmkpi.run import execute
 from tests import factory as fx
 from tests import shapes
+from tests.kpi_helpers import frame, kpis, row, run, value
 
 
 def _sf_deal(i: int, stage: str, amount: str, created: str, closed: str) -> dict[str, str]:
@@ -118,3 +119,76 @@ def test_growth_against_a_partial_first_or_last_period_is_null(tmp_path: Path) -
         "2011-12-09; 2010-Q4 has data only from 2010-12-01"
     }
     assert "2010-Q4 has data only from 2010-12-01" in nulled["sales_growth_rate"]["2011-Q1"]
+
+
+@pytest.mark.parametrize(
+    ("period", "as_of", "months"),
+    [
+        ("quarter", "2024-03-31", 3.0),  # a quarter is 3 calendar months, not 91 / 30.44 = 2.99
+        ("month", "2024-01-31", 1.0),
+        ("week", "2024-01-07", 7 / 30.4375),  # Monday 1 to Sunday 7 January
+        ("all", "2024-03-31", 91 / 30.4375),  # 1 January to 31 March: 91 days
+    ],
+)
+def test_cac_payback_counts_the_calendar_months_of_the_period(
+    period: str, as_of: str, months: float
+) -> None:
+    customers = frame("customers", [dict(customer_id="c1", created_at="2024-01-01")])
+    orders = frame("orders", [dict(customer_id="c1", ordered_at="2024-01-03", amount=90.0)])
+    spend = frame("spend", [dict(spent_at="2024-01-02", category="marketing", amount=60.0)])
+    out = kpis(
+        {"customers": customers, "orders": orders, "spend": spend},
+        period=period,
+        as_of=as_of,
+        metrics=["cac_payback_months"],
+    )
+    first = out.filter(pl.col("grain") == "total").sort("period_start")["period"][0]
+    # cac 60 / 1 new customer = 60; revenue 90 per active customer over the period, so
+    # 90 / months a month; payback = 60 / (90 / months) = months x 2 / 3 (a quarter: 2.0)
+    assert value(out, "cac_payback_months", first) == pytest.approx(months * 2 / 3)
+
+
+def test_customer_data_completeness_is_skipped_without_a_customers_table() -> None:
+    orders = frame("orders", [dict(customer_id="c1", ordered_at="2024-01-03", amount=90.0)])
+    result = run({"orders": orders}, period="month", as_of="2024-01-31")
+    # a customer base built from orders alone has no profile fields: no 0 %, a reason
+    assert "customer_data_completeness" not in result.kpis["metric"].to_list()
+    assert result.skipped["customer_data_completeness"] == (
+        "needs profile_fields_filled (table customers not given)"
+    )
+
+
+CALLS_WITHOUT_WAITS = [
+    dict(call_id="k1", offered_at="2024-01-02 09:00", outcome="answered"),
+    dict(call_id="k2", offered_at="2024-01-02 09:05", outcome="abandoned"),
+    dict(call_id="k3", offered_at="2024-01-02 09:10", outcome="abandoned"),
+    dict(call_id="k4", offered_at="2024-01-02 09:15", outcome="blocked"),
+]
+
+
+def test_abandonment_rate_without_wait_seconds_when_short_abandons_are_off() -> None:
+    calls = frame("calls", CALLS_WITHOUT_WAITS)
+    out = kpis({"calls": calls}, period="month", as_of="2024-01-31")
+    # short_abandon_seconds 0 (the default): no short abandons, so no wait is needed:
+    # 2 abandoned / (4 offered - 1 blocked) = 2 / 3
+    january = row(out, "abandonment_rate", "2024-01")
+    assert (january["numerator"], january["denominator"]) == (2.0, 3.0)
+    assert january["value"] == pytest.approx(2 / 3)
+
+
+def test_short_abandons_without_wait_seconds_skip_the_abandonment_rate() -> None:
+    calls = frame("calls", CALLS_WITHOUT_WAITS)
+    result = run({"calls": calls}, period="month", as_of="2024-01-31",
+                 settings={"short_abandon_seconds": 5})  # fmt: skip
+    assert result.skipped["abandonment_rate"] == (
+        "needs calls_abandoned_counted (calls lacks column(s) wait_seconds, needed while "
+        "short_abandon_seconds is 5)"
+    )
+    # with the waits, a 3-second abandon is short: (2 - 1) / (4 - 1 - 1) = 1 / 2
+    waits = [
+        {**c, "wait_seconds": w}
+        for c, w in zip(CALLS_WITHOUT_WAITS, [10.0, 3.0, 40.0, 0.0], strict=True)
+    ]
+    out = kpis({"calls": frame("calls", waits)}, period="month", as_of="2024-01-31",
+               settings={"short_abandon_seconds": 5})  # fmt: skip
+    assert value(out, "abandonment_rate", "2024-01") == pytest.approx(0.5)
