@@ -192,3 +192,38 @@ def test_short_abandons_without_wait_seconds_skip_the_abandonment_rate() -> None
     out = kpis({"calls": frame("calls", waits)}, period="month", as_of="2024-01-31",
                settings={"short_abandon_seconds": 5})  # fmt: skip
     assert value(out, "abandonment_rate", "2024-01") == pytest.approx(0.5)
+
+
+def test_response_rate_per_campaign() -> None:
+    members = frame(
+        "campaign_members",
+        [
+            dict(campaign_id="A", member_id="m1", targeted_at="2024-01-05", responded=True),
+            dict(campaign_id="A", member_id="m2", targeted_at="2024-01-05", responded=False),
+            dict(campaign_id="A", member_id="m3", targeted_at="2024-01-06", responded=True),
+            dict(campaign_id="B", member_id="m1", targeted_at="2024-02-01", responded=True),
+            dict(campaign_id="B", member_id="m4", targeted_at="2024-02-01", responded=None),
+            dict(campaign_id="B", member_id="m4", targeted_at="2024-02-08", responded=False),
+        ],
+    )
+    surveys = frame(
+        "surveys",
+        [dict(response_id="s1", responded_at="2024-02-02", survey_type="ad_rating", score=4.0)],
+    )
+    result = run({"campaign_members": members, "surveys": surveys}, period="quarter",
+                 by=["campaign"], as_of="2024-03-31")  # fmt: skip
+    out = result.kpis
+    # A: responded pairs (A,m1), (A,m3) of 3 targeted = 2 / 3; B: (B,m1) of the pairs (B,m1),
+    # (B,m4) (m4 targeted twice counts once) = 1 / 2; all: 3 of 5 pairs = 0.6
+    a = row(out, "response_rate", "2024-Q1", campaign="A")
+    b = row(out, "response_rate", "2024-Q1", campaign="B")
+    total = row(out, "response_rate", "2024-Q1", campaign=None)
+    assert (a["numerator"], a["denominator"], a["value"]) == (2.0, 3.0, pytest.approx(2 / 3))
+    assert (b["numerator"], b["denominator"], b["value"]) == (1.0, 2.0, 0.5)
+    assert (total["numerator"], total["denominator"], total["value"]) == (3.0, 5.0, 0.6)
+    # distinct responders: A m1, m3; B m1; in all, m1 and m3 = 2 (not 2 + 1)
+    assert value(out, "campaign_participants", "2024-Q1", campaign="A") == 2.0
+    assert value(out, "campaign_participants", "2024-Q1", campaign="B") == 1.0
+    assert value(out, "campaign_participants", "2024-Q1", campaign=None) == 2.0
+    # surveys carry no campaign: the usual grain skip
+    assert result.grain_skips["ad_success_score"] == ["campaign"]
