@@ -162,7 +162,7 @@ class Calendar:
             pl.concat_str(
                 pl.lit("against "),
                 pl.col("__base"),
-                pl.lit(", a partial period on one side: "),
+                pl.lit(": "),
                 pl.concat_list(
                     covered(pl.col("period"), "period_start", "period_end"),
                     covered(pl.col("__base"), "__base_start", "__base_end"),

@@ -89,8 +89,8 @@ def infer_as_of(
         later = int((planned > as_of).sum()) if as_of is not None else planned.count()
         if later:
             message = (
-                f"as-of: {table}.{column} left out of the default as-of ({why}): {later} rows "
-                "dated after it"
+                f"as-of: {table}.{column} left out of the default as-of ({why}): {later} "
+                f"row{'' if later == 1 else 's'} dated after it"
             )
             log(logging.WARNING, "dates left out of the default as-of", table=table,
                 column=column, rows_after=later, reason=why)  # fmt: skip

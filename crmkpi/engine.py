@@ -965,7 +965,10 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
     inferred = Inferred(options.as_of, []) if options.as_of else infer_as_of(tables, table_anchors)
     as_of = inferred.as_of
     if as_of is None:
-        raise ConfigError("as-of: the inputs hold no dated rows; give --as-of")
+        raise ConfigError(
+            "as-of: the inputs hold no dated events (expected dates and plans do not count); "
+            "give --as-of"
+        )
     reachable = [n for n in wanted if set(REGISTRY[n].requires) <= set(options.dimensions)]
     needed: dict[str, set[str]] = {}
     for name in REGISTRY.order(reachable):

@@ -115,8 +115,8 @@ def test_growth_against_a_partial_first_or_last_period_is_null(tmp_path: Path) -
     nulled = manifest["growth_nulled"]
     assert sorted(nulled["sales_growth_rate"]) == ["2011-Q1", "2011-Q4"]
     assert nulled["sales_growth_yoy"] == {
-        "2011-Q4": "against 2010-Q4, a partial period on one side: 2011-Q4 runs only to as-of "
-        "2011-12-09; 2010-Q4 has data only from 2010-12-01"
+        "2011-Q4": "against 2010-Q4: 2011-Q4 runs only to as-of 2011-12-09; 2010-Q4 has data "
+        "only from 2010-12-01"
     }
     assert "2010-Q4 has data only from 2010-12-01" in nulled["sales_growth_rate"]["2011-Q1"]
 
@@ -227,3 +227,23 @@ def test_response_rate_per_campaign() -> None:
     assert value(out, "campaign_participants", "2024-Q1", campaign=None) == 2.0
     # surveys carry no campaign: the usual grain skip
     assert result.grain_skips["ad_success_score"] == ["campaign"]
+
+
+def test_planned_periods_do_not_set_the_default_as_of() -> None:
+    spend = frame("spend", [dict(spent_at="2024-03-10", category="marketing", amount=80.0)])
+    budgets = frame(
+        "budgets",
+        [
+            dict(period_start="2024-01-01", category="marketing", amount=100.0),
+            dict(period_start="2025-01-01", category="marketing", amount=120.0),  # next year's
+        ],
+    )
+    result = run({"spend": spend, "budgets": budgets}, period="quarter")
+    # the latest event is the spend of 2024-03-10; next year's budget is a plan
+    assert result.as_of.isoformat() == "2024-03-10"
+    assert result.warnings == [
+        "as-of: budgets.period_start left out of the default as-of (planned periods): 1 row "
+        "dated after it"
+    ]
+    # spend 80 against the Q1 budget 100
+    assert value(result.kpis, "marketing_spend_vs_budget", "2024-Q1") == pytest.approx(0.8)
