@@ -95,7 +95,9 @@ class Calendar:
 
         The grid runs from the period holding `first_date` to the period holding `as_of`; dates
         after as-of are not in it, so an inner join with it also cuts off later rows. The period
-        holding as-of is partial unless as-of is its last day.
+        holding as-of is partial unless as-of is its last day, and the period holding
+        `first_date` (where the data start) unless that is its first day: the data cover only
+        part of either, so neither compares with a whole period (growth against it is null).
         """
         if first_date > as_of:
             first_date = as_of
@@ -113,10 +115,63 @@ class Calendar:
                 self.label(pl.col("period_start")).alias("period"),
                 (self.next_start(pl.col("period_start")) - pl.duration(days=1)).alias("period_end"),
             )
-            frame = frame.with_columns((pl.col("period_end") > as_of).alias("partial_period"))
+            frame = frame.with_columns(
+                ((pl.col("period_end") > as_of) | (pl.col("period_start") < first_date)).alias(
+                    "partial_period"
+                )
+            )
         return frame.with_columns(
             pl.col("period_start").rank("dense").cast(pl.Int32).sub(1).alias("period_index")
         ).select("date", "period", "period_start", "period_end", "partial_period", "period_index")
+
+    def partial_comparisons(
+        self, periods: pl.DataFrame, lag: str, first_date: dt.date, as_of: dt.date
+    ) -> dict[str, str]:
+        """{period: why} for each period of `periods` whose comparison with its base period
+        (`lag`: the previous one, or a year before) has a partial period on either side: growth
+        there is null, as a part of a period never compares with a whole one."""
+        if self.grain == "all":
+            return {}
+        base_label = (
+            pl.col("period").shift(1) if lag == "previous" else self.year_before(pl.col("period"))
+        )
+        ordered = periods.sort("period_index").with_columns(base_label.alias("__base"))
+        coverage = periods.select(
+            pl.col("period").alias("__base"),
+            pl.col("partial_period").alias("__base_partial"),
+            pl.col("period_start").alias("__base_start"),
+            pl.col("period_end").alias("__base_end"),
+        )
+        paired = ordered.join(coverage, on="__base", how="inner")
+        paired = paired.filter(pl.col("partial_period") | pl.col("__base_partial"))
+
+        def covered(name: pl.Expr, start: str, end: str) -> pl.Expr:
+            """`2010-Q4 has data only from 2010-12-01`, `... only to as-of 2011-12-09`."""
+            notes = [
+                pl.when(pl.col(start) < first_date).then(
+                    pl.concat_str(name, pl.lit(f" has data only from {first_date.isoformat()}"))
+                ),
+                pl.when(pl.col(end) > as_of).then(
+                    pl.concat_str(name, pl.lit(f" runs only to as-of {as_of.isoformat()}"))
+                ),
+            ]
+            return pl.concat_list(notes)
+
+        reasons = paired.select(
+            "period",
+            pl.concat_str(
+                pl.lit("against "),
+                pl.col("__base"),
+                pl.lit(": "),
+                pl.concat_list(
+                    covered(pl.col("period"), "period_start", "period_end"),
+                    covered(pl.col("__base"), "__base_start", "__base_end"),
+                )
+                .list.drop_nulls()
+                .list.join("; "),
+            ).alias("reason"),
+        )
+        return dict(reasons.iter_rows())
 
     def periods(self, first_date: dt.date, as_of: dt.date) -> pl.DataFrame:
         """One row per period of the grid (the calendar table without dates)."""

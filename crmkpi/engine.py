@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 
 from crmkpi.calendar import Calendar
+from crmkpi.cutoff import Inferred, infer_as_of
 from crmkpi.engines import Engine, engine_named
 from crmkpi.errors import ConfigError
 from crmkpi.metrics import REGISTRY
@@ -50,6 +51,7 @@ DIMENSIONS = (
     "category",
     "source",
     "rfm_segment",
+    "campaign",
 )
 DEFAULT_DIMENSIONS = ("segment", "rep")
 VIEW_TABLES = {
@@ -84,6 +86,9 @@ class ComputeResult:
     clv_forecast: ClvForecast | None = None  # when a metric read it: the fit, built once
     plan: str | None = None  # with ComputeOptions.explain: the passes, and what is skipped
     shared: dict[str, pl.DataFrame] = field(default_factory=dict)  # see Prepared.shared
+    warnings: list[str] = field(default_factory=list)  # for the manifest (e.g. as-of's inference)
+    # {metric: {period: why}}: growth rates null because a partial period is on one side
+    growth_nulled: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 # --- planning -----------------------------------------------------------------------------------
@@ -250,20 +255,22 @@ def _stock_frame(
 def _growth_frame(
     base: pl.LazyFrame, metric: Growth, grain: Grain, periods: pl.LazyFrame
 ) -> pl.LazyFrame:
-    """(value - base value) / base value, the base being the previous period or a year before."""
+    """(value - base value) / base value, the base being the previous period or a year before.
+    Null when either period is partial (a part of a period against a whole one is no growth:
+    see Calendar.partial_comparisons); the difference and the base are still written."""
     dims = grain.keys[1:]
-    dated = base.join(periods.select(KEY, "period", "__year_before"), on=KEY)
+    dated = base.join(periods.select(KEY, "period", "__year_before", "partial_period"), on=KEY)
+    values = (pl.col("value").alias("__b"), pl.col("partial_period").alias("__b_partial"))
     if metric.lag == "previous":
-        earlier = dated.select(*dims, (pl.col(KEY) + 1).alias(KEY), pl.col("value").alias("__b"))
+        earlier = dated.select(*dims, (pl.col(KEY) + 1).alias(KEY), *values)
         joined = dated.join(earlier, on=grain.keys, how="left")
     else:
-        earlier = dated.select(
-            *dims, pl.col("period").alias("__year_before"), pl.col("value").alias("__b")
-        )
+        earlier = dated.select(*dims, pl.col("period").alias("__year_before"), *values)
         joined = dated.join(earlier, on=[*dims, "__year_before"], how="left")
+    whole = ~(pl.col("partial_period") | pl.col("__b_partial").fill_null(False))
     return joined.select(
         *grain.keys,
-        _divide(pl.col("value") - pl.col("__b"), pl.col("__b")),
+        pl.when(whole).then(_divide(pl.col("value") - pl.col("__b"), pl.col("__b"))).alias("value"),
         (pl.col("value") - pl.col("__b")).alias("numerator"),
         pl.col("__b").alias("denominator"),
     )
@@ -422,18 +429,21 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
     unknown = [n for n in wanted if n not in REGISTRY.metrics]
     if unknown:
         raise ConfigError(f"metrics: unknown metric(s) {', '.join(unknown)}")
-    # The default as-of is the latest anchor date of any metric in the data, whatever metrics
-    # were asked for, so that --metrics never moves the periods.
+    # The default as-of is the latest date of an event that happened (see cutoff.py) over the
+    # anchors of every metric, whatever metrics were asked for: --metrics never moves the periods.
     every = [m.name for m in REGISTRY.metrics.values()]
     table_anchors = {
         (VIEW_TABLES.get(t, t), a)
         for t, a in _anchors(every)
         if VIEW_TABLES.get(t, t) in tables and a in tables[VIEW_TABLES.get(t, t)].columns
     }
-    low, high = _date_range(tables, table_anchors, options.as_of)
-    as_of = options.as_of or high
+    inferred = Inferred(options.as_of, []) if options.as_of else infer_as_of(tables, table_anchors)
+    as_of = inferred.as_of
     if as_of is None:
-        raise ConfigError("as-of: the inputs hold no dated rows; give --as-of")
+        raise ConfigError(
+            "as-of: the inputs hold no dated events (expected dates and plans do not count); "
+            "give --as-of"
+        )
     reachable = [n for n in wanted if set(REGISTRY[n].requires) <= set(options.dimensions)]
     needed: dict[str, set[str]] = {}
     for name in REGISTRY.order(reachable):
@@ -468,6 +478,7 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
         }
     if forecast is not None:
         unavailable.update(_forecast_skips(forecast))
+    unavailable |= _setting_gaps(frames, settings)
     names, skipped, aliases = plan(
         wanted, columns, {**settings, "churn_source": churn_source}, unavailable
     )
@@ -508,6 +519,7 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
             {},
             forecast,
             _explanation(run, periods, {k: v for k, v in skipped.items() if k in wanted}),
+            warnings=inferred.warnings,
         )
     if low is not None:
         run.execute()
@@ -534,6 +546,9 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
         )
     kpis = _finish(outputs, periods, options.dimensions)
     computed = sorted({n for n in names if n in wanted and n not in skipped})
+    nulled = (
+        _growth_nulled(options.calendar, periods, low, as_of, computed) if low is not None else {}
+    )
     return ComputeResult(
         kpis,
         as_of,
@@ -542,6 +557,8 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
         grain_skips,
         forecast,
         shared=prepared.shared,
+        warnings=inferred.warnings,
+        growth_nulled=nulled,
     )
 
 
@@ -557,6 +574,42 @@ def _explanation(run: Plan, periods: pl.DataFrame, skipped: Mapping[str, str]) -
         lines.append(f"skipped ({len(skipped)}):")
         lines.extend(f"  {name}: {reason}" for name, reason in sorted(skipped.items()))
     return "\n".join(lines)
+
+
+def _growth_nulled(
+    calendar: Calendar, periods: pl.DataFrame, first: dt.date, as_of: dt.date, names: list[str]
+) -> dict[str, dict[str, str]]:
+    """{metric: {period: why}} for the output metrics that are, or are built from, a growth
+    rate: the periods where it is null because a partial period is on one side."""
+    lags = ("previous", "year")
+    by_lag = {lag: calendar.partial_comparisons(periods, lag, first, as_of) for lag in lags}
+    nulled = {}
+    for name in names:
+        used = (REGISTRY[n] for n in REGISTRY.order([name]))
+        found = sorted({m.lag for m in used if isinstance(m, Growth)})
+        reasons = {p: why for lag in found for p, why in by_lag[lag].items()}
+        if reasons and REGISTRY[name].output:
+            nulled[name] = dict(sorted(reasons.items()))
+    return nulled
+
+
+def _setting_gaps(
+    frames: Mapping[str, pl.DataFrame], settings: Mapping[str, Any]
+) -> dict[str, str]:
+    """The metrics that need columns while a setting is on (Simple.setting_columns), when it is
+    on and their source lacks them, with the reason."""
+    gaps = {}
+    for metric in REGISTRY.metrics.values():
+        if not isinstance(metric, Simple) or metric.table not in frames:
+            continue
+        for setting, columns in metric.setting_columns:
+            absent = [c for c in columns if c not in frames[metric.table].columns]
+            if settings[setting] and absent:
+                gaps[metric.name] = (
+                    f"{metric.table} lacks column(s) {', '.join(absent)}, needed while "
+                    f"{setting} is {settings[setting]}"
+                )
+    return gaps
 
 
 def _forecast_skips(forecast: ClvForecast) -> dict[str, str]:

@@ -79,7 +79,10 @@ NOT_DIMENSIONS = {"spend": ("category",), "budgets": ("category",)}
 def _dimension_column(name: str, columns: Collection[str], table: str) -> str | None:
     if name in NOT_DIMENSIONS.get(table, ()):
         return None
-    candidates = {"source": ("source", "lead_source")}.get(name, (name,))
+    # a campaign is its campaign_id: members, campaigns (campaign_results), leads and spend
+    candidates = {"source": ("source", "lead_source"), "campaign": ("campaign_id",)}.get(
+        name, (name,)
+    )
     return next((c for c in candidates if c in columns), None)
 
 

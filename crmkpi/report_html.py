@@ -143,6 +143,7 @@ DIMENSION_TITLES = {
         "product": "Product",
         "category": "Category",
         "source": "Source",
+        "campaign": "Campaign",
     },
     "zh": {
         "segment": "客户分层",
@@ -153,6 +154,7 @@ DIMENSION_TITLES = {
         "product": "产品",
         "category": "品类",
         "source": "来源",
+        "campaign": "营销活动",
     },
 }
 

@@ -447,11 +447,13 @@ def _manifest(
         "metrics_computed": result.computed,
         "metrics_skipped": result.skipped,
         "metrics_skipped_at_grains": result.grain_skips,
+        # {metric: {period: why}}: growth null because a partial period is on one side
+        "growth_nulled": result.growth_nulled,
         # the fitted BG/NBD and Gamma-Gamma parameters and log-likelihoods, or why skipped
         "clv_forecast": forecast.manifest(resolve_settings(settings)) if forecast else None,
         "outputs": outputs,
         "cells_neutralised_against_formulas": neutralised,
-        "warnings": warnings,
+        "warnings": [*result.warnings, *warnings],
         "timings_seconds": dict(timings),
     }
 

@@ -68,9 +68,9 @@ ONLINE_RETAIL_TABLE: dict[str, Any] = {
 }
 
 
-def write_online_retail(folder: Path) -> None:
+def write_online_retail(folder: Path, days: dict[str, list[dict[str, str]]] | None = None) -> None:
     """One CSV per day, the same header in each (as the 305-file split writes them)."""
-    for day, rows in ONLINE_RETAIL_DAYS.items():
+    for day, rows in (ONLINE_RETAIL_DAYS if days is None else days).items():
         write_csv(folder / f"online_retail_{day}.csv", rows, ONLINE_RETAIL_HEADERS)
 
 

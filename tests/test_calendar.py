@@ -14,8 +14,9 @@ D = dt.date
 
 
 def period_of(calendar: Calendar, date: D, as_of: D | None = None) -> tuple[str, D, D, bool]:
-    """(label, start, end, partial) of the period holding `date`."""
-    table = calendar.table(date, as_of or date)
+    """(label, start, end, partial) of the period holding `date`, in a grid starting more than
+    two years earlier (a first period the data cover only in part is partial too)."""
+    table = calendar.table(date - dt.timedelta(days=800), as_of or date)
     found = table.filter(table["date"] == date).row(0, named=True)
     return found["period"], found["period_start"], found["period_end"], found["partial_period"]
 
@@ -129,16 +130,20 @@ def test_partial_flag_and_the_grid_ends_at_as_of() -> None:
     assert table["date"].min() == D(2024, 1, 20)
     assert table["date"].max() == D(2024, 3, 15)  # no date after as-of
     periods = calendar.periods(D(2024, 1, 20), D(2024, 3, 15))
-    # the grid starts at the first date's period and the period holding as-of is partial
+    # the grid starts at the first date's period; the period holding as-of is partial, and so
+    # is the first one: the data start on the 20th of January
     assert periods.select("period", "period_start", "period_end", "partial_period").rows() == [
-        ("2024-01", D(2024, 1, 1), D(2024, 1, 31), False),
+        ("2024-01", D(2024, 1, 1), D(2024, 1, 31), True),
         ("2024-02", D(2024, 2, 1), D(2024, 2, 29), False),
         ("2024-03", D(2024, 3, 1), D(2024, 3, 31), True),
     ]
     assert periods["period_index"].to_list() == [0, 1, 2]
-    # as-of on the period's last day: complete
+    # as-of on the period's last day: complete; so is a first period the data start on its
+    # first day
     last_day = calendar.periods(D(2024, 1, 20), D(2024, 3, 31))
-    assert not last_day["partial_period"].any()
+    assert last_day["partial_period"].to_list() == [True, False, False]
+    whole = calendar.periods(D(2024, 1, 1), D(2024, 3, 31))
+    assert not whole["partial_period"].any()
 
 
 def test_first_date_after_as_of_gives_the_as_of_period() -> None:

@@ -521,9 +521,9 @@ def test_clv_to_cac_and_cac_payback_months() -> None:
     assert value(out, "clv", "2024") == pytest.approx(300.0)
     assert value(out, "cac", "2024") == 150.0
     assert value(out, "clv_to_cac", "2024") == pytest.approx(2.0)
-    # payback: revenue per active customer per month = 300 / 2 / (366 days / (365.25 / 12))
-    # -> 150 / (150 / months) = months of 2024 = 366 x 12 / 365.25 = 12.0246...
-    assert value(out, "cac_payback_months", "2024") == pytest.approx(366 * 12 / 365.25)
+    # payback: revenue per active customer per month = 300 / 2 / 12 calendar months = 12.5
+    # -> 150 / 12.5 = 12 months
+    assert value(out, "cac_payback_months", "2024") == pytest.approx(12.0)
 
 
 def test_cac_payback_uses_gross_profit_when_orders_carry_cost() -> None:
@@ -534,9 +534,9 @@ def test_cac_payback_uses_gross_profit_when_orders_carry_cost() -> None:
     spend = frame("spend", [dict(spent_at="2024-01-10", category="sales", amount=62.0)])
     out = kpis({"customers": customers, "orders": orders, "spend": spend}, period="month",
                as_of="2024-01-31")  # fmt: skip
-    # cac 62 / 1 = 62; gross profit 30 per active customer over January (31 days =
-    # 31 / 30.4375 months) -> 62 / (30 / (31 / 30.4375)) = 62 x 31 / (30 x 30.4375) = 2.1047...
-    assert value(out, "cac_payback_months", "2024-01") == pytest.approx(62 * 31 / (30 * 30.4375))
+    # cac 62 / 1 = 62; gross profit 30 per active customer over January (one calendar month)
+    # -> 62 / 30 = 2.0666...
+    assert value(out, "cac_payback_months", "2024-01") == pytest.approx(62 / 30)
 
 
 # --- rules for every metric ---------------------------------------------------------------------

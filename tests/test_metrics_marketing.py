@@ -191,7 +191,8 @@ def test_ad_effectiveness_is_ad_spend_growth_over_revenue_growth() -> None:
     orders = frame(
         "orders",
         [
-            dict(customer_id="c1", ordered_at="2024-01-05", amount=1000.0),
+            # the data start on 1 January: January is whole, growth against it is not null
+            dict(customer_id="c1", ordered_at="2024-01-01", amount=1000.0),
             dict(customer_id="c1", ordered_at="2024-02-05", amount=1500.0),
             dict(customer_id="c2", ordered_at="2024-03-05", amount=1500.0),
         ],

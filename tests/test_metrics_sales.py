@@ -362,9 +362,10 @@ def test_sales_growth_uses_order_revenue_previous_period_and_year_on_year() -> N
     )
     deals = frame(
         "deals",
-        [dict(deal_id="d1", created_at="2023-01-02", status="won", closed_at="2024-04-02",
+        [dict(deal_id="d1", created_at="2023-01-01", status="won", closed_at="2024-04-02",
               amount=1e6)],
     )  # fmt: skip
+    # the data start on 2023-01-01 and end on 2024-06-30: no quarter is partial
     out = kpis({"orders": orders, "deals": deals}, as_of="2024-06-30")
     growth = series(out, "sales_growth_rate")
     # revenue by quarter: 100, 200, 0, 0, 150, 100 (won deals are ignored when orders exist)
@@ -386,7 +387,8 @@ def test_year_on_year_growth_of_weeks_compares_the_same_week_number() -> None:
     orders = frame(
         "orders",
         [
-            dict(customer_id="c1", ordered_at="2023-03-14", amount=100.0),  # 2023-W11
+            # Monday 2023-03-13 starts 2023-W11: the data cover the whole first week
+            dict(customer_id="c1", ordered_at="2023-03-13", amount=100.0),  # 2023-W11
             dict(customer_id="c1", ordered_at="2024-03-12", amount=150.0),  # 2024-W11
         ],
     )
@@ -399,9 +401,9 @@ def test_sales_growth_falls_back_to_won_revenue_without_orders() -> None:
     deals = frame(
         "deals",
         [
-            dict(deal_id="d1", created_at="2024-01-02", status="won", closed_at="2024-02-01",
+            dict(deal_id="d1", created_at="2024-01-01", status="won", closed_at="2024-02-01",
                  amount=200.0),
-            dict(deal_id="d2", created_at="2024-01-02", status="won", closed_at="2024-05-01",
+            dict(deal_id="d2", created_at="2024-01-01", status="won", closed_at="2024-05-01",
                  amount=100.0),
         ],
     )  # fmt: skip
@@ -624,8 +626,9 @@ def test_partial_period_and_nothing_after_as_of() -> None:
         ],
     )  # fmt: skip
     out = kpis({"deals": deals}, period="month", as_of="2024-02-15")
+    # February holds as-of; January is partial too, as the data start on the 5th
     assert dict(zip(out["period"], out["partial_period"], strict=True)) == {
-        "2024-01": False,
+        "2024-01": True,
         "2024-02": True,
     }
     # d3 is created and won after as-of: not counted anywhere.

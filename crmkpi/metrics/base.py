@@ -124,6 +124,10 @@ class Simple(Metric):
     value: ExprFn | None = None
     where: ExprFn | None = None
     optional_columns: tuple[str, ...] = ()  # read only when the source has them (see Context.has)
+    # (setting, columns): columns needed only while the setting is on (not 0), such as the waits
+    # that find short abandons; with it off the metric is computed without them. They are
+    # listed in optional_columns too, so that they are read when present.
+    setting_columns: tuple[tuple[str, tuple[str, ...]], ...] = ()
     entity: str | None = None
     having: Callable[[nw.Expr, Context], nw.Expr] | None = None
 
@@ -193,11 +197,15 @@ class Stock(Metric):
     where: ExprFn | None = None  # which rows are entities at all
     closed_where: ExprFn | None = None  # which closing dates count as a closing
     optional_columns: tuple[str, ...] = ()  # read only when the source has them
+    # Tables that must be given although `table` (a view) can be built without them: a customer
+    # base from orders alone has no profile fields, so their completeness would read 0 %.
+    needs_tables: tuple[str, ...] = ()
 
     @property
     def table_columns(self) -> Mapping[str, tuple[str, ...]]:
         dates = {self.opened} | ({self.closed} if self.closed else set())
-        return {self.table: tuple(sorted(dates | set(self.columns)))}
+        given: dict[str, tuple[str, ...]] = dict.fromkeys(self.needs_tables, ())
+        return {**given, self.table: tuple(sorted(dates | set(self.columns)))}
 
 
 @dataclass(frozen=True, kw_only=True)

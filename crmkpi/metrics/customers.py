@@ -33,7 +33,6 @@ _CLV_SETTINGS = (
     "clv_min_repeat_buyers",
     "clv_fit_by",
 )
-AVERAGE_DAYS_PER_MONTH = 365.25 / 12
 
 
 _orders = simple_on(ORDERS, FAMILY, anchor="ordered_at")
@@ -75,9 +74,14 @@ def _clv(values: Mapping[str, Any], ctx: Context) -> Any:
 
 
 def _cac_payback(values: Mapping[str, Any], ctx: Context) -> Any:
-    """Months of per-customer gross profit (else revenue) that pay back the CAC."""
+    """Months of per-customer gross profit (else revenue) that pay back the CAC.
+
+    A period's months are calendar months, 12 / periods per year (KPI_CATALOGUE.md, Customers:
+    "a quarter is 3, a month 1, a year 12, a week 12/52.18, a day 12/365.25; `all`: its days /
+    30.4375"): counting days / 30.4375 made a 91-day quarter 2.99 months. A partial period
+    counts whole, as partial periods are never pro-rated."""
     profit = values["gross_profit"] if values.get("gross_profit") is not None else values["revenue"]
-    months = pl.col("__period_days") / AVERAGE_DAYS_PER_MONTH
+    months = 12.0 / ctx.periods_per_year
     monthly_per_customer = profit / values["active_customers"] / months
     return pl.when(monthly_per_customer > 0).then(values["cac"] / monthly_per_customer)
 
