@@ -54,6 +54,8 @@ DIMENSIONS = (
     "campaign",
 )
 DEFAULT_DIMENSIONS = ("segment", "rep")
+# The views dated only by the periods, and the table dates they are built from.
+VIEW_ANCHORS = {"rep_adoption": (("activities", "occurred_at"), ("deals", "created_at"))}
 VIEW_TABLES = {
     "completed_orders": "orders",
     "placed_orders": "orders",
@@ -488,6 +490,10 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
             skipped[name] = f"written only at grains with {', '.join(absent)} (--by)"
     all_anchors = {(t, a) for t, a in _anchors(names) if t in frames}
     low, _ = _date_range(frames, all_anchors, as_of)
+    if adoption_inputs:  # rep_adoption is dated by the activities and deals it is built from
+        made_of = {(t, a) for t, a in VIEW_ANCHORS["rep_adoption"] if t in tables}
+        first, _ = _date_range(tables, made_of, as_of)
+        low = min((d for d in (low, first) if d is not None), default=None)
     periods = options.calendar.periods(low or as_of, as_of)
     _check_period_count(periods, options.calendar.grain, settings["max_periods"])
     calendar = options.calendar.table(low or as_of, as_of)
@@ -502,6 +508,22 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
         columns["rep_adoption"] = frozenset(sources["rep_adoption"].schema)
     ctx = Context(settings, as_of, _periods_per_year(options.calendar, periods), columns)
     planned = [REGISTRY[n] for n in names]
+    # A table's cells are those of every computable metric's rows on it, whatever was asked.
+    every_output = [m.name for m in REGISTRY.outputs()]
+    computable, _, _ = plan(
+        every_output, columns, {**settings, "churn_source": churn_source}, unavailable
+    )
+    planned_tables = {m.table for m in planned if isinstance(m, Simple | Stock)}
+    cell_anchors: dict[str, set[str]] = {}
+    for name in computable:
+        metric = REGISTRY[name]
+        if (
+            isinstance(metric, Simple)
+            and metric.reduction.passes == "rows"
+            and metric.table in planned_tables
+            and metric.anchor in columns[metric.table]
+        ):
+            cell_anchors.setdefault(metric.table, set()).add(metric.anchor)
     run = Plan(
         sources,
         calendar.select("date", KEY, "period_start", "period_end"),
@@ -509,6 +531,7 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
         options.dimensions,
         planned,
         engine,
+        cell_anchors,
     )
     if options.explain:
         return ComputeResult(
@@ -656,23 +679,18 @@ def _compute_grain(
         ):
             single_pass.setdefault((metric.table, metric.anchor), []).append(metric)
     aggregated = {key: run.rows(group, grain).lazy() for key, group in single_pass.items()}
-    observed: dict[str, list[pl.LazyFrame]] = {}
-    for (table, _), frame in aggregated.items():
-        observed.setdefault(table, []).append(frame.select(grain.keys[1:]))
-    tuples = {
-        t: (pl.concat(f).unique() if grain.dims else pl.LazyFrame()) for t, f in observed.items()
-    }
 
     def grid(table: str) -> pl.LazyFrame:
+        """Every period x every cell the table's rows have at this grain."""
         index = periods.select(pl.col(KEY))
         if not grain.dims:
             return index
-        seen = tuples.get(table)
+        seen = run.cells(table, grain)
         if seen is None:
             return index.clear().join(
                 pl.LazyFrame(schema={k: pl.String for k in grain.keys[1:]}), how="cross"
             )
-        return index.join(seen, how="cross")
+        return index.join(seen.lazy(), how="cross")
 
     for name in names:
         metric = REGISTRY[name]

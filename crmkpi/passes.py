@@ -158,7 +158,7 @@ def _date(source: Source, column: str) -> nw.Expr:
 class Pass:
     """One aggregation the run executes."""
 
-    kind: str  # "rows", "entities", "retained" or "stock"
+    kind: str  # "rows", "entities", "retained", "stock" or "cells"
     source: str
     anchor: str
     grain: Grain
@@ -186,6 +186,9 @@ class Plan:
     dimensions: tuple[str, ...]
     metrics: Sequence[Metric]
     engine: Engine
+    # table -> the anchors whose placed rows make its cells (see `cells`): those of every
+    # computable metric on it, not only the planned ones, so a metric alone has its grid
+    cell_anchors: Mapping[str, Collection[str]] = field(default_factory=dict)
     passes: list[Pass] = field(default_factory=list)
     _results: dict[Pass, pl.DataFrame] = field(default_factory=dict)
 
@@ -205,6 +208,14 @@ class Plan:
             self.passes.append(Pass("rows", table, anchor, finest, names, coarser))
             others = tuple(m.name for m in group if not m.reduction.additive)
             self.passes.extend(Pass("rows", table, anchor, g, others) for g in coarser if others)
+        for table, anchors in sorted(self.cell_anchors.items()):
+            source = self.sources[table]
+            self.passes.extend(
+                Pass("cells", table, anchor, g, ())
+                for anchor in sorted(anchors)
+                for g in run_grains
+                if g.dims and _reaches(source, g)
+            )
         for metric in self.metrics:
             if isinstance(metric, Simple) and metric.reduction.passes != "rows":
                 source = self.sources[metric.table]
@@ -250,6 +261,8 @@ class Plan:
             raise ValueError("stock passes are built per event")  # see _stock_events
         facts = self._source_facts(step.source, step.anchor)
         keys = step.grain.keys
+        if step.kind == "cells":
+            return facts.select(keys[1:]).unique()
         if step.kind == "rows":
             aggregates: list[nw.Expr] = []
             for name in step.metrics:
@@ -323,7 +336,8 @@ class Plan:
         frames = self.engine.collect_all([p for _, p in built])
         stock: dict[Pass, list[pl.DataFrame]] = {}
         for (step, _), frame in zip(built, frames, strict=True):
-            frame = frame.with_columns(pl.col(KEY).cast(pl.Int32))
+            if step.kind != "cells":
+                frame = frame.with_columns(pl.col(KEY).cast(pl.Int32))
             if step.kind == "stock":
                 stock.setdefault(step, []).append(frame.with_columns(pl.col("__net").cast(_EXACT)))
             else:
@@ -368,6 +382,16 @@ class Plan:
         for part in parts[1:]:
             result = result.join(part, on=grain.keys, how="full", coalesce=True)
         return result
+
+    def cells(self, table: str, grain: Grain) -> pl.DataFrame | None:
+        """The table's breakdown cells at a grain: the dimension values its rows placed in the
+        run's periods have, by any anchor of `cell_anchors` (None: it has none)."""
+        found = [
+            self._results[s]
+            for s in self.passes
+            if (s.kind, s.source, s.grain) == ("cells", table, grain)
+        ]
+        return pl.concat(found).unique() if found else None
 
     def entities(self, metric: Simple, grain: Grain) -> pl.DataFrame:
         step, _ = self._find(
