@@ -19,6 +19,7 @@ import narwhals as nw
 import polars as pl
 
 from crmkpi.calendar import Calendar
+from crmkpi.choices import DEFAULT_DIMENSIONS, DIMENSIONS, ENGINES
 from crmkpi.errors import ConfigError
 from crmkpi.metrics import REGISTRY
 from crmkpi.metrics.base import Context, Derived, Growth, Metric, Ratio, Simple, Stock
@@ -39,18 +40,6 @@ from crmkpi.views import (
     training_results,
 )
 
-DIMENSIONS = (
-    "segment",
-    "region",
-    "rep",
-    "team",
-    "channel",
-    "product",
-    "category",
-    "source",
-    "rfm_segment",
-)
-DEFAULT_DIMENSIONS = ("segment", "rep")
 NONE_LABEL = "(none)"
 VIEW_TABLES = {
     "completed_orders": "orders",
@@ -60,7 +49,6 @@ VIEW_TABLES = {
 KEY = "period_index"
 OUTPUT_COLUMNS = ("period", "period_start", "period_end", "partial_period", "grain")
 VALUE_COLUMNS = ("metric", "value", "numerator", "denominator", "unit", "previous_value", "change")
-ENGINES = ("polars", "duckdb")
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from crmkpi.calendar import GRAINS
-from crmkpi.engine import DIMENSIONS, ENGINES
+from crmkpi.choices import DIMENSIONS, ENGINES, FORMATS, GRAINS, LANGUAGES, LOG_FORMATS
 from crmkpi.errors import ConfigError
 from crmkpi.metrics import REGISTRY
 from crmkpi.metrics.settings import resolve_settings
 from crmkpi.presentation import DEFAULT_HEADLINE_METRICS
 
-FORMATS = ("csv", "parquet", "xlsx", "html")
-LANGUAGES = ("en", "zh")
-LOG_FORMATS = ("text", "json")
 ENV_PREFIX = "CRMKPI_"
 
 

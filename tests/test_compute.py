@@ -381,7 +381,7 @@ def test_precedence_cli_over_environment_over_config_over_defaults(
 @pytest.mark.parametrize(
     ("run", "env", "args", "named"),
     [
-        ("", {}, ["--period", "fortnight"], "option --period"),
+        ("", {}, ["--fiscal-year-start", "13"], "option --fiscal-year-start"),
         ("", {"CRMKPI_PERIOD": "fortnight"}, [], "CRMKPI_PERIOD"),
         ('period = "fortnight"', {}, [], "crmkpi.toml run.period"),
         ("", {"CRMKPI_MAX_REJECT_RATE": "2"}, [], "CRMKPI_MAX_REJECT_RATE"),
