@@ -9,7 +9,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias, TypeVar
 
 import typer
 
@@ -26,7 +26,10 @@ from crmkpi.errors import (
 if TYPE_CHECKING:  # the engine is imported by the commands that use it: `--help` stays fast
     from crmkpi.load import LoadResult
 
-    Grain = Engine = Language = LogFormat = str
+    Grain: TypeAlias = str
+    Engine: TypeAlias = str
+    Language: TypeAlias = str
+    LogFormat: TypeAlias = str
 else:  # Click's own choices: a bad value is a usage error (exit 2) naming the valid ones
     Grain = Literal[GRAINS]
     Engine = Literal[ENGINES]
