@@ -35,11 +35,11 @@ def test_readme_links_the_config_reference() -> None:
 def test_every_key_the_loader_accepts_is_documented() -> None:
     """One way (accepted within documented), so a key documented ahead of its loader passes."""
     s = config_schema
-    assert config._TOP_KEYS <= _documented(s.TOP)
-    assert config._READ_KEYS <= _documented(s.READ)
-    assert config._SOURCE_KEYS | config._TABLE_KEYS <= _documented(s.READ, s.TABLE)
-    assert config._COLUMN_KEYS <= _documented(s.COLUMN)
-    assert config._SETTINGS_KEYS <= _documented(s.SETTINGS)
+    assert _documented(s.TOP) >= config._TOP_KEYS
+    assert _documented(s.READ) >= config._READ_KEYS
+    assert _documented(s.READ, s.TABLE) >= config._SOURCE_KEYS | config._TABLE_KEYS
+    assert _documented(s.COLUMN) >= config._COLUMN_KEYS
+    assert _documented(s.SETTINGS) >= config._SETTINGS_KEYS
 
 
 def test_keys_documented_but_not_read_yet_are_refused() -> None:
