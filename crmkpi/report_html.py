@@ -16,6 +16,7 @@ import jinja2
 import polars as pl
 
 from crmkpi.charts import cjk_font, render
+from crmkpi.labels import DIMENSION_TITLES, LABELS
 from crmkpi.metrics import REGISTRY
 from crmkpi.presentation import (
     FAMILY_TITLES,
@@ -52,109 +53,6 @@ MAX_BREAKDOWN_COLUMNS = 7
 MAX_COHORTS = 12
 TOP_AT_RISK = 10
 SPARK_WIDTH, SPARK_HEIGHT = 120, 28
-
-LABELS = {
-    "en": {
-        "default_title": "CRM KPIs",
-        "period": "Period",
-        "partial": "partial, to as-of",
-        "as_of": "As of",
-        "run_id": "Run",
-        "quality_line": "{used} rows used, {quarantined} quarantined",
-        "quality_link": "data quality",
-        "headlines": "Headline KPIs",
-        "vs_previous": "vs previous",
-        "vs_year": "vs year before",
-        "trends": "Trends",
-        "breakdowns": "Breakdowns",
-        "by": "By {dimension}",
-        "best_worst": "green: best, red: worst in the column",
-        "rfm": "RFM segments",
-        "segment": "Segment",
-        "customers": "Customers",
-        "cohorts": "Cohort retention",
-        "cohort": "Cohort",
-        "churn_risk": "Churn risk",
-        "reason": "Reason",
-        "customer": "Customer",
-        "days_since": "Days since last purchase",
-        "usual_gap": "Usual gap (days)",
-        "top_at_risk": "Customers at risk (longest since last purchase)",
-        "dictionary": "Metric dictionary",
-        "metric": "Metric",
-        "unit": "Unit",
-        "formula": "Formula",
-        "quality": "Data quality",
-        "table": "Table",
-        "read": "Read",
-        "used": "Used",
-        "quarantined": "Quarantined",
-        "by_check": "Quarantined by check",
-        "charts_note": "PNG copies of the charts are in charts/.",
-        "none": "none",
-    },
-    "zh": {
-        "default_title": "CRM 指标报告",
-        "period": "期间",
-        "partial": "未完结,截至数据日",
-        "as_of": "数据截至",
-        "run_id": "运行编号",
-        "quality_line": "使用 {used} 行,隔离 {quarantined} 行",
-        "quality_link": "数据质量",
-        "headlines": "核心指标",
-        "vs_previous": "环比",
-        "vs_year": "同比",
-        "trends": "趋势",
-        "breakdowns": "分项",
-        "by": "按{dimension}",
-        "best_worst": "绿色:最好,红色:最差",
-        "rfm": "RFM 客户分层",
-        "segment": "分层",
-        "customers": "客户数",
-        "cohorts": "同期群留存",
-        "cohort": "同期群",
-        "churn_risk": "流失风险",
-        "reason": "原因",
-        "customer": "客户",
-        "days_since": "距上次购买天数",
-        "usual_gap": "通常间隔(天)",
-        "top_at_risk": "风险客户(距上次购买最久)",
-        "dictionary": "指标说明",
-        "metric": "指标",
-        "unit": "单位",
-        "formula": "公式",
-        "quality": "数据质量",
-        "table": "表",
-        "read": "读取",
-        "used": "使用",
-        "quarantined": "隔离",
-        "by_check": "按检查项隔离",
-        "charts_note": "图表的 PNG 副本在 charts/ 目录。",
-        "none": "无",
-    },
-}
-DIMENSION_TITLES = {
-    "en": {
-        "segment": "Segment",
-        "region": "Region",
-        "rep": "Rep",
-        "team": "Team",
-        "channel": "Channel",
-        "product": "Product",
-        "category": "Category",
-        "source": "Source",
-    },
-    "zh": {
-        "segment": "客户分层",
-        "region": "区域",
-        "rep": "销售代表",
-        "team": "团队",
-        "channel": "渠道",
-        "product": "产品",
-        "category": "品类",
-        "source": "来源",
-    },
-}
 
 # the names crmkpi gives RFM segments and churn-risk rules, in Chinese (configured segment names
 # are shown as they are)
