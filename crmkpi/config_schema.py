@@ -388,10 +388,11 @@ COLUMN = Section(
         ),
         Key(
             "date_format",
-            "string (a strftime format)",
+            "string or list of strings (strftime formats)",
             "none",
-            "format of this column's dates, for texts such as `2018-01-01 星期五`",
-            'ordered_at = { from = "销售日期", date_format = "%Y-%m-%d %A" }',
+            "this column's date formats, tried before the built-in forms; a trailing weekday "
+            "(`2018-01-01 星期五`) is ignored",
+            'ordered_at = { from = "销售日期", date_format = "%Y-%m-%d" }',
             accepted=False,
         ),
     ),
