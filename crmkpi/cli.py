@@ -308,6 +308,14 @@ def compute(
         Engine | None,
         typer.Option(help=f"{' or '.join(ENGINES)} (optional extra). [default: polars]"),
     ] = None,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="Load the inputs and print the aggregation plan (per source: its passes, "
+            "their grains, the metrics each serves; what is skipped and why); compute nothing.",
+        ),
+    ] = False,
     fiscal_year_start: Annotated[
         int | None, typer.Option(help="First month of the fiscal year, 1-12. [default: 1]")
     ] = None,
@@ -404,7 +412,15 @@ def compute(
     shown_as = log_format or os.environ.get("CRMKPI_LOG_FORMAT", "text")
     configure(level, shown_as)
     try:
-        summary = execute(input_dir, config, cli, os.environ, stderr_progress(quiet), preset)
+        summary = execute(
+            input_dir,
+            config,
+            cli,
+            os.environ,
+            stderr_progress(quiet),
+            preset,
+            explain=typer.echo if explain else None,
+        )
     except CrmkpiError as exc:
         typer.echo(final_error_line(str(exc), shown_as), err=True)
         _print_summary(failure_summary(exc).line())

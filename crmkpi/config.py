@@ -11,7 +11,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -58,6 +58,9 @@ class ColumnSpec:
     review_when_mixed: Mapping[str, tuple[str, ...]] | None = None
     # a computed column: a SQL expression over the file's headers (crmkpi/io/expression.py)
     expr: str | None = None
+    # `date_format`: strftime formats for this column's dates, tried before the built-in forms;
+    # a trailing weekday (`2018-01-01 星期五`, `Fri`) is ignored (crmkpi/io/parse.py)
+    date_formats: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -357,6 +360,7 @@ def _column_spec(raw: Any, where: str) -> ColumnSpec:
         if value_map is None:
             raise _fail(at, "only makes sense with `map`")
         review = {str(k): _string_list(v, f"{at}.{k}") for k, v in review.items()}
+    date_formats = _date_formats(raw, where)
     return ColumnSpec(
         sources,
         value_map,
@@ -367,7 +371,27 @@ def _column_spec(raw: Any, where: str) -> ColumnSpec:
         first_of=first_of,
         currency_column=currency_column,
         review_when_mixed=review,
+        date_formats=date_formats,
     )
+
+
+def _date_formats(raw: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    """A column's `date_format`: one strftime format or a list, each checked on a sample date
+    here so that a typo is a config error (78) naming the key, not a column of unparsed dates."""
+    if "date_format" not in raw:
+        return ()
+    at = f"{where}.date_format"
+    formats = _string_list(raw["date_format"], at)
+    if not formats:
+        raise _fail(at, "names no format")
+    import polars as pl
+
+    for fmt in formats:
+        written = datetime(2024, 1, 31, 13, 5, 9).strftime(fmt) if "%" in fmt else ""
+        read = pl.Series([written]).str.to_datetime(fmt, strict=False) if written else None
+        if read is None or read.null_count():
+            raise _fail(at, f"{fmt!r} is not a strftime format Polars reads (e.g. '%Y-%m-%d')")
+    return tuple(formats)
 
 
 # parsers that read one number: several joined cells (`"2 625"`) would read as another number

@@ -393,7 +393,6 @@ COLUMN = Section(
             "this column's date formats, tried before the built-in forms; a trailing weekday "
             "(`2018-01-01 星期五`) is ignored",
             'ordered_at = { from = "销售日期", date_format = "%Y-%m-%d" }',
-            accepted=False,
         ),
     ),
     COLUMN_CONTEXT,

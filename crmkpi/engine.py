@@ -10,21 +10,22 @@ period x dimension grid it is owed.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import narwhals as nw
 import polars as pl
 
 from crmkpi.calendar import Calendar
-from crmkpi.choices import DEFAULT_DIMENSIONS, DIMENSIONS, ENGINES
+from crmkpi.choices import DEFAULT_DIMENSIONS, DIMENSIONS
+from crmkpi.engines import Engine, engine_named
 from crmkpi.errors import ConfigError
 from crmkpi.metrics import REGISTRY
 from crmkpi.metrics.base import Context, Derived, Growth, Metric, Ratio, Simple, Stock
+from crmkpi.metrics.reductions import DENOMINATOR, NUMERATOR, VALUE
 from crmkpi.metrics.settings import resolve_settings
-from crmkpi.profiles import ClvForecast, clv_forecast, rfm
+from crmkpi.passes import KEY, Grain, Plan, Source, grains, resolve_dimensions
+from crmkpi.profiles import ClvForecast, clv_forecast, day_purchases, rfm
 from crmkpi.views import (
     VIEW_COLUMNS,
     campaign_results,
@@ -40,13 +41,11 @@ from crmkpi.views import (
     training_results,
 )
 
-NONE_LABEL = "(none)"
 VIEW_TABLES = {
     "completed_orders": "orders",
     "placed_orders": "orders",
     "training_results": "trainings",
 }
-KEY = "period_index"
 OUTPUT_COLUMNS = ("period", "period_start", "period_end", "partial_period", "grain")
 VALUE_COLUMNS = ("metric", "value", "numerator", "denominator", "unit", "previous_value", "change")
 
@@ -61,6 +60,7 @@ class ComputeOptions:
     metrics: tuple[str, ...] | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)
     engine: str = "polars"
+    explain: bool = False  # plan only: `ComputeResult.plan` says what would run, nothing runs
 
 
 @dataclass
@@ -71,162 +71,19 @@ class ComputeResult:
     skipped: dict[str, str]
     grain_skips: dict[str, list[str]]
     clv_forecast: ClvForecast | None = None  # when a metric read it: the fit, built once
-
-
-class _Backend:
-    """Where the aggregations run: Polars lazy frames or DuckDB relations, through narwhals."""
-
-    def __init__(self, name: str) -> None:
-        if name not in ENGINES:
-            raise ConfigError(f"engine: {name!r} is not one of {', '.join(ENGINES)}")
-        self.name = name
-        self._connection: Any = None
-        if name == "duckdb":
-            try:
-                import duckdb
-            except ImportError as exc:
-                raise ConfigError(
-                    "engine duckdb needs the optional extra: pip install 'crmkpi[duckdb]'"
-                ) from exc
-            self._connection = duckdb.connect()
-
-    def lazy(self, frame: pl.DataFrame) -> nw.LazyFrame[Any]:
-        if self._connection is None:
-            return nw.from_native(frame.lazy())
-        return nw.from_native(self._connection.from_arrow(frame.to_arrow()))
-
-    def collect(self, frame: nw.LazyFrame[Any]) -> pl.DataFrame:
-        collected = frame.collect()
-        native = collected.to_native()
-        return native if isinstance(native, pl.DataFrame) else pl.DataFrame(pl.from_arrow(native))
-
-
-# --- sources and dimensions ---------------------------------------------------------------------
-
-
-@dataclass
-class Source:
-    """A table or view ready for aggregation: dimension columns resolved, nulls as (none)."""
-
-    name: str
-    frame: pl.DataFrame
-    dimensions: set[str]
-
-
-# Columns named like a dimension that mean something else in their table (a spend or budget
-# category is the kind of spend, not a product category).
-NOT_DIMENSIONS = {"spend": ("category",), "budgets": ("category",)}
-
-
-def _dimension_column(name: str, frame: pl.DataFrame, table: str = "") -> str | None:
-    if name in NOT_DIMENSIONS.get(table, ()):
-        return None
-    candidates = {"source": ("source", "lead_source")}.get(name, (name,))
-    return next((c for c in candidates if c in frame.columns), None)
-
-
-def resolve_dimensions(
-    name: str,
-    frame: pl.DataFrame,
-    wanted: Sequence[str],
-    customers: pl.DataFrame | None,
-    reps: pl.DataFrame | None,
-    customer_columns: Mapping[str, str] | None = None,
-) -> Source:
-    """Attach each wanted dimension: the table's own column wins as a whole column; else
-    segment/region through customer_id, team through rep. `customer_columns` (name in the
-    source: column of `customers`) come along in the same customer join."""
-    supplied: set[str] = set()
-    columns: dict[str, pl.Expr] = {}
-    from_customers = dict(customer_columns or {})
-    for dimension in wanted:
-        own = _dimension_column(dimension, frame, name)
-        if own is not None:
-            columns[dimension] = pl.col(own)
-            supplied.add(dimension)
-            continue
-        if (
-            dimension in ("segment", "region")
-            and customers is not None
-            and "customer_id" in frame.columns
-            and dimension in customers.columns
-            and customers[dimension].is_not_null().any()
-        ):
-            from_customers[f"__{dimension}"] = dimension
-            columns[dimension] = pl.col(f"__{dimension}")
-            supplied.add(dimension)
-        elif (
-            dimension == "team"
-            and reps is not None
-            and "team" in reps.columns
-            and "rep" in frame.columns
-        ):
-            frame = frame.hstack(lookup(frame, "rep", reps, {"__team": "team"}))
-            columns[dimension] = pl.col("__team")
-            supplied.add(dimension)
-    if from_customers and customers is not None and "customer_id" in frame.columns:
-        frame = frame.hstack(lookup(frame, "customer_id", customers, from_customers))
-    frame = frame.with_columns(
-        expr.cast(pl.String).fill_null(NONE_LABEL).alias(f"dim:{d}") for d, expr in columns.items()
-    )
-    # looked-up columns are contiguous, the table's may come in chunks: align them once here,
-    # not in every aggregation's select
-    frame = frame.drop([c for c in frame.columns if c.startswith("__")]).rechunk()
-    return Source(name, frame, supplied)
-
-
-def lookup(
-    frame: pl.DataFrame, key: str, table: pl.DataFrame, columns: Mapping[str, str]
-) -> pl.DataFrame:
-    """`table`'s columns (new name: column) for each row of `frame` by `key` (unique in
-    `table`): one join of the key alone, so that the frame's other columns are not copied."""
-    # one chunk: gathering from a chunked column costs several times more
-    wanted = table.select(key, *(pl.col(c).alias(new) for new, c in columns.items())).rechunk()
-    if frame.schema[key] == pl.String and table.schema[key] == pl.String:
-        rows = _rows_by_hash(frame[key], wanted[key])
-        if rows is not None:
-            return wanted.drop(key).select(pl.all().gather(rows))
-    return frame.select(key).join(wanted, on=key, how="left", maintain_order="left").drop(key)
-
-
-def _rows_by_hash(keys: pl.Series, table_keys: pl.Series) -> pl.Series | None:
-    """Each key's row in `table_keys` (unique), or null. Joining 64-bit hashes is about twice
-    as fast as joining strings; every match is then compared string for string, so a hash
-    collision falls back to the string join (None) and never picks a wrong row."""
-    table_hashes = table_keys.hash()
-    if table_hashes.n_unique() != table_hashes.len():
-        return None
-    rows = pl.DataFrame({"h": table_hashes, "row": pl.int_range(table_hashes.len(), eager=True)})
-    probe = pl.DataFrame({"h": keys.hash(), "key": keys}).select(
-        pl.when(pl.col("key").is_not_null()).then(pl.col("h")).alias("h")
-    )
-    found = probe.join(rows, on="h", how="left", maintain_order="left")["row"]
-    same = (table_keys.gather(found) == keys) | found.is_null()
-    return found if same.all(ignore_nulls=False) else None
-
-
-def grains(dimensions: Sequence[str]) -> list[tuple[str, ...]]:
-    """The total plus every combination of the breakdown dimensions, coarse to fine."""
-    return [
-        combo
-        for size in range(len(dimensions) + 1)
-        for combo in itertools.combinations(dimensions, size)
-    ]
-
-
-def grain_name(dims: Sequence[str]) -> str:
-    return "+".join(dims) if dims else "total"
+    plan: str | None = None  # with ComputeOptions.explain: the passes, and what is skipped
+    shared: dict[str, pl.DataFrame] = field(default_factory=dict)  # see Prepared.shared
 
 
 # --- planning -----------------------------------------------------------------------------------
 
 
-def _missing(metric: Metric, sources: Mapping[str, pl.DataFrame]) -> str | None:
+def _missing(metric: Metric, sources: Mapping[str, Collection[str]]) -> str | None:
     """Why a metric reading tables directly cannot be computed, or None."""
     for table, columns in metric.table_columns.items():
         if table not in sources:
             return f"table {table} not given"
-        absent = [c for c in columns if c not in sources[table].columns]
+        absent = [c for c in columns if c not in sources[table]]
         if absent:
             return f"{table} lacks column(s) {', '.join(absent)}"
     return None
@@ -234,7 +91,7 @@ def _missing(metric: Metric, sources: Mapping[str, pl.DataFrame]) -> str | None:
 
 def plan(
     names: Sequence[str],
-    sources: Mapping[str, pl.DataFrame],
+    sources: Mapping[str, Collection[str]],
     settings: Mapping[str, Any],
     unavailable: Mapping[str, str] | None = None,
 ) -> tuple[list[str], dict[str, str], dict[str, str]]:
@@ -292,417 +149,27 @@ def _date_range(
     return low, high  # type: ignore[return-value]
 
 
-# --- aggregation (narwhals: runs on every engine) -----------------------------------------------
-
-_NUM, _DEN, _VAL = "|num", "|den", "|val"
-_DISTINCT = "distinct:"  # per entity: see _Computation._finest_entities
-
-
-def _guarded(value: nw.Expr, condition: nw.Expr | None) -> nw.Expr:
-    return value if condition is None else nw.when(condition).then(value)
-
-
-# Floats added up in whatever order parallel group_by sees them differ in the last bits from
-# run to run; sums in a wide decimal are exact, so reruns are byte-identical.
-EXACT = nw.Decimal(38, 9)
-_EXACT = pl.Decimal(38, 9)  # the same, for the frames assembled in Polars
-
-
-def _exact_sum(value: nw.Expr) -> nw.Expr:
-    return value.cast(nw.Float64).cast(EXACT).sum()
-
-
-def _distinct(value: nw.Expr) -> nw.Expr:
-    """The number of distinct non-null values."""
-    return value.n_unique() - (value.null_count() > 0).cast(nw.Int64)
-
-
-def _part_columns(metric: Simple) -> list[str]:
-    """The columns `_aggregates` names for a metric."""
-    if metric.agg == "mean":
-        return [metric.name + _NUM, metric.name + _DEN]
-    return [metric.name + _VAL]
-
-
-def _aggregates(metric: Simple, ctx: Context) -> list[nw.Expr]:
-    """The aggregate expressions of one simple metric (count, sum, mean as sum and count, ...)."""
-    condition = metric.condition(ctx)
-    value = _guarded(metric.value_expr(ctx), condition)
-    name = metric.name
-    if metric.agg == "count":
-        counted = nw.len() if condition is None else condition.cast(nw.Int64).sum()
-        return [counted.alias(name + _VAL)]
-    if metric.agg == "sum":
-        return [_exact_sum(value).alias(name + _VAL)]
-    if metric.agg == "mean":
-        return [_exact_sum(value).alias(name + _NUM), value.count().alias(name + _DEN)]
-    if metric.agg == "median":
-        return [value.median().alias(name + _VAL)]
-    if metric.agg == "n_unique":
-        return [_distinct(value).alias(name + _VAL)]
-    raise ValueError(f"{name}: aggregate {metric.agg} is not a single-pass aggregate")
-
-
-@dataclass
-class _Grain:
-    dims: tuple[str, ...]
-
-    @property
-    def keys(self) -> list[str]:
-        return [KEY, *(f"dim:{d}" for d in self.dims)]
-
-
-class _Computation:
-    """One run of the engine over prepared sources."""
-
-    def __init__(
-        self,
-        sources: dict[str, Source],
-        backend: _Backend,
-        calendar: pl.DataFrame,
-        ctx: Context,
-        dimensions: Sequence[str],
-        planned: Sequence[Metric],
-    ) -> None:
-        self.sources = sources
-        self.planned = [m for m in planned if isinstance(m, Simple)]
-        self.dimensions = tuple(dimensions)
-        self._built: dict[tuple[str, ...], pl.DataFrame] = {}  # see _once
-        self._rollable: dict[str, bool] = {}  # by metric: see _settle_rollups, _stays_in_cell
-        # (table, anchor, column) whose values each fall in one finest cell
-        self._disjoint: set[tuple[str, str, str]] = set()
-        self.backend = backend
-        self.calendar = calendar
-        self.calendar_lazy = backend.lazy(
-            calendar.select("date", KEY, "period_start", "period_end")
-        )
-        self.ctx = ctx
-
-    def _once(self, key: tuple[str, ...], build: Callable[[], pl.DataFrame]) -> pl.DataFrame:
-        """`build()` the first time `key` is asked for, the same frame afterwards: what is
-        found once per source (or metric) and reused by every grain."""
-        if key not in self._built:
-            self._built[key] = build()
-        return self._built[key]
-
-    def _periods_of(self, source: Source, anchor: str) -> pl.DataFrame:
-        """Each row's period by its anchor date (null outside the grid, so after as-of): the
-        calendar join done once per source and anchor, not once per grain and metric group."""
-
-        def place() -> pl.DataFrame:
-            dates = source.frame.select(_date(source.frame, anchor).alias("__date"))
-            return dates.join(
-                self.calendar.select("date", KEY, "period_start", "period_end"),
-                left_on="__date",
-                right_on="date",
-                how="left",
-                maintain_order="left",
-            ).drop("__date")
-
-        return self._once(("placed", source.name, anchor), place)
-
-    def _facts(self, source: Source, anchor: str, columns: set[str], grain: _Grain) -> Any:
-        """The source's rows with their period (rows outside the grid fall out)."""
-        frame = source.frame
-        keep = _present(columns | {anchor}, frame.columns)
-        periods = self._periods_of(source, anchor)
-        placed = frame.select(*keep, *(f"dim:{d}" for d in grain.dims)).hstack(
-            periods.select(c for c in periods.columns if c not in keep)
-        )
-        return self.backend.lazy(placed).filter(~nw.col(KEY).is_null())
-
-    def simple(self, metrics: list[Simple], grain: _Grain) -> pl.DataFrame:
-        """Every single-pass simple metric of one source and anchor at one grain.
-
-        Additive parts (counts, sums, the sum and count of a mean) are aggregated ONCE per
-        source and anchor, at the finest grain the run asks for, and rolled up to coarser
-        grains from that small frame (exact for sums). So are distinct counts whose values
-        each fall in one finest cell (order ids: see `_settle_rollups`). Other distinct counts
-        and medians cannot be rolled up: they get one group_by per grain.
-        """
-        finest_grain = self._finest_grain(metrics[0].table, grain)
-        at_finest = grain.keys == finest_grain.keys
-        rolled = [m for m in metrics if self._rolls_up(m) or (at_finest and m.agg == "n_unique")]
-        finest = (
-            self._finest_parts(metrics, finest_grain)
-            if any(m.agg in (*_ADDITIVE, "n_unique") for m in metrics)
-            else None
-        )
-        others = [m for m in metrics if m not in rolled]
-        parts = []
-        if finest is not None:
-            columns = [c for m in rolled for c in _part_columns(m)]
-            parts.append(
-                finest.select(*grain.keys, *columns)
-                if at_finest
-                else finest.group_by(grain.keys).agg(pl.col(columns).sum())
-            )
-        if others:
-            per_grain = self._aggregate(others, grain)
-            if not grain.dims and finest is not None:
-                self._settle_rollups(others, per_grain, finest)
-            parts.append(per_grain)
-        result = parts[0]
-        for part in parts[1:]:
-            result = result.join(part, on=grain.keys, how="full", coalesce=True)
-        return result
-
-    def _rolls_up(self, metric: Simple) -> bool:
-        return metric.agg in _ADDITIVE or self._rollable.get(metric.name, False)
-
-    def _settle_rollups(
-        self, metrics: list[Simple], per_period: pl.DataFrame, finest: pl.DataFrame
-    ) -> None:
-        """Decide, at the period-only grain, which distinct counts roll up from the finest.
-
-        Within a period, the distinct values of all finest cells together number at most the
-        sum of each cell's distinct values, with equality exactly when no value is in two
-        cells. Then every coarser cell's count is the sum of its finest cells' counts: so equal
-        totals (one number per metric) make the rollup exact at every grain."""
-        for metric in metrics:
-            if metric.agg == "n_unique":
-                column = metric.name + _VAL
-                rolls = bool(per_period[column].sum() == finest[column].sum())
-                self._rollable[metric.name] = rolls
-                if rolls and metric.where is None and metric.value is None and metric.column:
-                    self._disjoint.add((metric.table, metric.anchor, metric.column))
-
-    def _finest_parts(self, metrics: list[Simple], finest: _Grain) -> pl.DataFrame:
-        """The parts aggregated at the finest grain, once per source and anchor: the additive
-        ones and the distinct counts (a rollup candidate, and the finest grain's own value)."""
-        at_finest = [m for m in metrics if m.agg in (*_ADDITIVE, "n_unique")]
-        key = ("finest", metrics[0].table, metrics[0].anchor)
-        return self._once(key, lambda: self._aggregate(at_finest, finest))
-
-    def _aggregate(self, metrics: list[Simple], grain: _Grain) -> pl.DataFrame:
-        """ONE group_by for all the given metrics of a source and anchor."""
-        first = metrics[0]
-        columns = {c for m in metrics for c in (*m.table_columns[m.table], *m.optional_columns)}
-        facts = self._facts(self.sources[first.table], first.anchor, columns, grain)
-        aggregates = [e for m in metrics for e in _aggregates(m, self.ctx)]
-        collected = self.backend.collect(facts.group_by(grain.keys).agg(*aggregates))
-        return collected.with_columns(pl.col(KEY).cast(pl.Int32))
-
-    def entities(self, metric: Simple, grain: _Grain) -> pl.DataFrame:
-        """count_entities: aggregate per entity within the cell, then count those that qualify.
-        retained: entities present in the cell and in the same cell of the previous period."""
-        assert metric.entity
-        if metric.agg == "retained":
-            return self._retained(metric, grain)
-        assert metric.column and metric.having
-        per_entity = self._per_entity(metric, grain)
-        qualifies = metric.having(nw.col("__per_entity"), self.ctx).cast(nw.Int64)
-        counted = per_entity.group_by(grain.keys).agg(qualifies.sum().alias(metric.name + _VAL))
-        return self.backend.collect(counted)
-
-    def _per_entity(self, metric: Simple, grain: _Grain) -> nw.LazyFrame[Any]:
-        """Per cell and entity, how many distinct `column` values it has. They are counted once
-        at the finest grain and summed per grain when each value falls in one finest cell and
-        entity (an order's lines share a customer, a rep and a date), as settled at the
-        period-only grain the way `_settle_rollups` settles distinct counts. Values that fall in
-        one finest cell fall in one finest cell and entity, so a settled distinct count of the
-        same column settles this too."""
-        assert metric.entity and metric.column
-        column, condition = metric.column, metric.condition(self.ctx)
-        entity_keys = [*grain.keys, metric.entity]
-        columns = set(metric.table_columns[metric.table])
-        facts = self._facts(self.sources[metric.table], metric.anchor, columns, grain)
-        if condition is not None:
-            facts = facts.filter(condition)
-        per_entity = facts.group_by(entity_keys).agg(
-            _distinct(nw.col(column)).alias("__per_entity")
-        )
-        if condition is not None:
-            return per_entity
-        finest = self._finest_grain(metric.table, grain)
-        counts = self.backend.lazy(self._finest_entities(metric, grain)).select(
-            *finest.keys, metric.entity, nw.col(_DISTINCT + column).alias("__per_entity")
-        )
-        if grain.keys == finest.keys:
-            return counts
-        if (metric.table, metric.anchor, column) in self._disjoint:
-            self._rollable[metric.name] = True
-        if self._rollable.get(metric.name):
-            return counts.group_by(entity_keys).agg(nw.col("__per_entity").sum())
-        if grain.dims:
-            return per_entity
-        collected = self.backend.collect(per_entity)
-        finest_total = self.backend.collect(counts.select(nw.col("__per_entity").sum())).item()
-        self._rollable[metric.name] = bool(collected["__per_entity"].sum() == finest_total)
-        return self.backend.lazy(collected)
-
-    def _retained(self, metric: Simple, grain: _Grain) -> pl.DataFrame:
-        """Entities present in a cell and in the same cell one period earlier. When every
-        entity stays in one finest cell, an entity retained in a coarser cell is retained in
-        its own finest cell: the finest counts are summed instead of joined again per grain."""
-        finest = self._finest_grain(metric.table, grain)
-        if metric.where is None and finest.dims and self._stays_in_cell(metric, grain):
-            at_finest = self._once(
-                ("retained", metric.name), lambda: self._retained_in(metric, finest)
-            )
-            if grain.keys == finest.keys:
-                return at_finest
-            parts = pl.col(metric.name + _NUM, metric.name + _DEN)
-            return at_finest.group_by(grain.keys).agg(parts.sum())
-        return self._retained_in(metric, grain)
-
-    def _retained_in(self, metric: Simple, grain: _Grain) -> pl.DataFrame:
-        assert metric.entity
-        condition = metric.condition(self.ctx)
-        if condition is None:
-            present = self._presence(metric, grain)
-        else:
-            columns = set(metric.table_columns[metric.table])
-            facts = self._facts(self.sources[metric.table], metric.anchor, columns, grain)
-            present = facts.filter(condition).select(*grain.keys, metric.entity).unique()
-        earlier = present.with_columns((nw.col(KEY) + 1).alias(KEY), nw.lit(1).alias("__was"))
-        both = earlier.join(
-            present.with_columns(nw.lit(1).alias("__is")),
-            on=[*grain.keys, metric.entity],
-            how="left",
-        )
-        counted = both.group_by(grain.keys).agg(
-            nw.col("__is").fill_null(0).sum().alias(metric.name + _NUM),
-            nw.len().alias(metric.name + _DEN),
-        )
-        return self.backend.collect(counted)
-
-    def _presence(self, metric: Simple, grain: _Grain) -> nw.LazyFrame[Any]:
-        """Which entities have rows in which cells. Presence in a coarser cell is presence in
-        any of its finer cells, so the finest pairs are found once and projected per grain."""
-        assert metric.entity
-        pairs = self.backend.lazy(self._finest_entities(metric, grain))
-        if grain.keys == self._finest_grain(metric.table, grain).keys:
-            return pairs.select(*grain.keys, metric.entity)
-        return pairs.select(*grain.keys, metric.entity).unique()
-
-    def _stays_in_cell(self, metric: Simple, grain: _Grain) -> bool:
-        """Whether each entity has the same finest dimensions in every period (a customer's
-        segment, and one rep for all their orders)."""
-        assert metric.entity
-        if metric.name not in self._rollable:
-            finest = self._finest_grain(metric.table, grain)
-            pairs = self._finest_entities(metric, grain)
-            placed = pairs.select(*finest.keys[1:], metric.entity).unique()
-            self._rollable[metric.name] = placed.height == placed[metric.entity].n_unique()
-        return self._rollable[metric.name]
-
-    def _finest_entities(self, metric: Simple, grain: _Grain) -> pl.DataFrame:
-        """Per finest cell and entity with rows of the metric's source and anchor, the distinct
-        values of each column that a planned unconditional count_entities metric counts there.
-        One pass serves all of them, and its rows are the presence pairs retention needs."""
-        assert metric.entity
-        entity = metric.entity
-        key = (metric.table, metric.anchor, entity)
-
-        def count() -> pl.DataFrame:
-            counted = sorted(
-                {
-                    m.column
-                    for m in self.planned
-                    if m.agg == "count_entities" and m.where is None and m.column
-                    if (m.table, m.anchor, m.entity) == key
-                }
-            )
-            finest = self._finest_grain(metric.table, grain)
-            columns = {metric.anchor, entity, *counted}
-            facts = self._facts(self.sources[metric.table], metric.anchor, columns, finest)
-            found = [_distinct(nw.col(c)).alias(_DISTINCT + c) for c in counted]
-            by_entity = facts.group_by([*finest.keys, entity])
-            return self.backend.collect(
-                by_entity.agg(*found) if found else by_entity.agg(nw.len().alias("__rows"))
-            )
-
-        return self._once(("entities", *key), count)
-
-    def _finest_grain(self, table: str, grain: _Grain) -> _Grain:
-        """The run's finest grain that the table's dimensions reach."""
-        supplied = self.sources[table].dimensions
-        return _Grain(tuple(d for d in self.dimensions if d in supplied) or grain.dims)
-
-    def stock(self, metric: Stock, grain: _Grain) -> pl.DataFrame:
-        """Net openings per period (openings before the grid in period -1). They are sums: found
-        once at the finest grain and summed per grain, in decimals, so exactly."""
-        finest = self._finest_grain(metric.table, grain)
-        net = self._once(("stock", metric.name), lambda: self._net_openings(metric, finest))
-        if grain.keys != finest.keys:
-            net = net.group_by(grain.keys).agg(pl.col("__net").sum())
-        return net.with_columns(pl.col("__net").cast(pl.Float64))
-
-    def _net_openings(self, metric: Stock, grain: _Grain) -> pl.DataFrame:
-        """Openings less closings per cell, as two passes."""
-        source = self.sources[metric.table]
-        frame = source.frame
-        total = _exact_sum(metric.value(self.ctx)) if metric.value else nw.len()
-        parts = []
-        events = [(metric.opened, 1, metric.where)]
-        if metric.closed is not None:
-            events.append((metric.closed, -1, metric.closed_where))
-        for column, sign, where in events:
-            declared = {*metric.table_columns[metric.table], *metric.optional_columns}
-            keep = _present(declared, frame.columns)
-            selected = frame.select(
-                *keep, *(f"dim:{d}" for d in grain.dims), _date(frame, column).alias("__date")
-            )
-            lazy = self.backend.lazy(selected).filter(
-                ~nw.col("__date").is_null() & (nw.col("__date") <= nw.lit(self.ctx.as_of))
-            )
-            for rule in (metric.where, where):
-                if rule is not None:
-                    lazy = lazy.filter(rule(self.ctx))
-            lazy = lazy.join(
-                self.calendar_lazy.select("date", KEY),
-                left_on="__date",
-                right_on="date",
-                how="left",
-            )
-            lazy = lazy.with_columns(nw.col(KEY).fill_null(-1))
-            parts.append(
-                self.backend.collect(lazy.group_by(grain.keys).agg((total * sign).alias("__net")))
-            )
-        return (
-            pl.concat(
-                [
-                    p.with_columns(pl.col(KEY).cast(pl.Int32), pl.col("__net").cast(_EXACT))
-                    for p in parts
-                ]
-            )
-            .group_by(grain.keys)
-            .agg(pl.col("__net").sum())
-        )
-
-
 # --- assembly (small frames, Polars) ------------------------------------------------------------
-
-_ZERO_WHEN_EMPTY = ("count", "sum", "n_unique", "count_entities")
-_TWO_PASS = ("count_entities", "retained")
-_ADDITIVE = ("count", "sum", "mean")
-
-
-def _present(declared: Collection[str], columns: Sequence[str]) -> list[str]:
-    """The declared columns a source has; `profile_*` stands for every column so named."""
-    prefixes = tuple(c[:-1] for c in declared if c.endswith("*"))
-    return sorted(c for c in columns if c in declared or (prefixes and c.startswith(prefixes)))
 
 
 def _metric_frame(
-    values: pl.DataFrame, grid: pl.DataFrame, metric: Simple, grain: _Grain
+    values: pl.DataFrame, grid: pl.DataFrame, metric: Simple, grain: Grain
 ) -> pl.DataFrame:
     """One simple metric on its complete grid: value, numerator, denominator."""
     name = metric.name
-    if metric.agg in ("mean", "retained"):
+    if metric.reduction.is_ratio_of_parts:
         parts = values.select(
             *grain.keys,
-            pl.col(name + _NUM).cast(pl.Float64).alias("numerator"),
-            pl.col(name + _DEN).cast(pl.Float64).alias("denominator"),
+            pl.col(name + NUMERATOR).cast(pl.Float64).alias("numerator"),
+            pl.col(name + DENOMINATOR).cast(pl.Float64).alias("denominator"),
         )
         filled = grid.join(parts, on=grain.keys, how="left").with_columns(
             pl.col("numerator", "denominator").fill_null(0.0)
         )
         return filled.with_columns(_divide(pl.col("numerator"), pl.col("denominator")))
-    parts = values.select(*grain.keys, pl.col(name + _VAL).cast(pl.Float64).alias("value"))
+    parts = values.select(*grain.keys, pl.col(name + VALUE).cast(pl.Float64).alias("value"))
     filled = grid.join(parts, on=grain.keys, how="left")
-    if metric.agg in _ZERO_WHEN_EMPTY:
+    if metric.reduction.zero_when_empty:
         filled = filled.with_columns(pl.col("value").fill_null(0.0))
     return filled.with_columns(
         pl.lit(None, pl.Float64).alias("numerator"), pl.lit(None, pl.Float64).alias("denominator")
@@ -742,7 +209,7 @@ def _combine(frames: list[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
 
 
 def _stock_frame(
-    net: pl.DataFrame, grid: pl.DataFrame, metric: Stock, grain: _Grain
+    net: pl.DataFrame, grid: pl.DataFrame, metric: Stock, grain: Grain
 ) -> pl.DataFrame:
     """Balance at each period's end (or start): cumulative net openings, from period -1 on."""
     dims = grain.keys[1:]
@@ -770,7 +237,7 @@ def _stock_frame(
 
 
 def _growth_frame(
-    base: pl.DataFrame, metric: Growth, grain: _Grain, periods: pl.DataFrame
+    base: pl.DataFrame, metric: Growth, grain: Grain, periods: pl.DataFrame
 ) -> pl.DataFrame:
     """(value - base value) / base value, the base being the previous period or a year before."""
     dims = grain.keys[1:]
@@ -794,17 +261,30 @@ def _growth_frame(
 # --- the run ------------------------------------------------------------------------------------
 
 
+@dataclass
+class Prepared:
+    """The sources of a run, and what was built on the way that others may reuse."""
+
+    sources: dict[str, Source]  # with their dimensions, as the engine's lazy frames
+    frames: dict[str, pl.DataFrame]  # the tables and views, before their dimensions
+    # built once per run, shared with the profiles stage: rfm, customer_base, day_purchases
+    shared: dict[str, pl.DataFrame]
+    churn_source: str | None
+    forecast: ClvForecast | None  # the CLV fit, when customer_clv was built
+
+
 def prepare_sources(
     tables: Mapping[str, pl.DataFrame],
     as_of: dt.date,
     settings: Mapping[str, Any],
     dimensions: Sequence[str],
+    engine: Engine,
     needed: Mapping[str, Collection[str]] | None = None,
-) -> tuple[dict[str, Source], str | None, ClvForecast | None]:
+) -> Prepared:
     """Canonical tables plus the views that `needed` (table and view names the planned metrics
     read, with the columns they read; None: all) asks for, with their dimension columns
     resolved. Views and columns nobody reads are not built: at tens of millions of rows each
-    costs a pass over its table. Also the CLV fit when customer_clv was built."""
+    costs a pass over its table."""
 
     def wanted(name: str, column: str | None = None) -> bool:
         return needed is None or (name in needed and (column is None or column in needed[name]))
@@ -816,8 +296,10 @@ def prepare_sources(
     if orders is not None and (reads_base or reads_first_order):
         spans = order_spans(orders, as_of)
     frames = {name: frame for name, frame in tables.items() if wanted(name)}
+    shared: dict[str, pl.DataFrame] = {}
     if reads_base:
         base, churn_source = customer_base(customers_table, orders, as_of, settings, spans)
+        shared["customer_base"] = base
         if churn_source is not None or base.height:
             frames["customer_base"] = base
     else:  # dimensions only: the customers that customer_base would keep, without its passes
@@ -848,7 +330,9 @@ def prepare_sources(
         customers["placed_orders"] = base
     forecast = None
     if orders is not None and (wanted("customer_rfm") or wanted("customer_clv")):
-        rfm_table = rfm(orders, tables.get("customers"), as_of, settings)
+        shared["day_purchases"] = day_purchases(orders, as_of)
+        rfm_table = rfm(orders, tables.get("customers"), as_of, settings, shared["day_purchases"])
+        shared["rfm"] = rfm_table
         snapshot = pl.lit(as_of).alias("snapshot_on")
         if wanted("customer_rfm"):
             frames["customer_rfm"] = rfm_table.with_columns(snapshot)
@@ -872,17 +356,14 @@ def prepare_sources(
             tables["campaigns"], tables.get("campaign_members"), tables.get("spend"), as_of
         )
     reps = tables.get("reps")
-    return (
-        {
-            name: resolve_dimensions(
-                name, frame, dimensions, customers.get(name, base), reps, columns.get(name)
-            )
-            for name, frame in frames.items()
-            if wanted(name) or name == "customer_base"
-        },
-        churn_source,
-        forecast,
-    )
+    sources = {
+        name: resolve_dimensions(
+            name, frame, dimensions, customers.get(name, base), reps, engine, columns.get(name)
+        )
+        for name, frame in frames.items()
+        if wanted(name) or name == "customer_base"
+    }
+    return Prepared(sources, frames, shared, churn_source, forecast)
 
 
 def _anchors(names: Sequence[str]) -> set[tuple[str, str]]:
@@ -949,10 +430,11 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
             needed.setdefault(table, set()).update(read)
     if "rep_adoption" in needed:  # its reps own deals or customers
         needed.setdefault("customer_base", set())
-    sources, churn_source, forecast = prepare_sources(
-        tables, as_of, settings, options.dimensions, needed
-    )
-    frames = {name: s.frame for name, s in sources.items()}
+    engine = engine_named(options.engine)
+    prepared = prepare_sources(tables, as_of, settings, options.dimensions, engine, needed)
+    sources, frames = prepared.sources, prepared.frames
+    churn_source, forecast = prepared.churn_source, prepared.forecast
+    columns = {name: frozenset(source.schema) for name, source in sources.items()}
     # Adoption needs who logged activities and who owns deals or customers: reps on both sides.
     with_rep = {n for n, f in (*tables.items(), *frames.items()) if "rep" in f.columns}
     adoption_inputs = (
@@ -961,9 +443,7 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
         and bool({"deals", "customer_base"} & with_rep)
     )
     if adoption_inputs:  # built once the periods are known; its columns are fixed
-        frames["rep_adoption"] = pl.DataFrame(
-            schema=dict.fromkeys(VIEW_COLUMNS["rep_adoption"], pl.String)
-        )
+        columns["rep_adoption"] = frozenset(VIEW_COLUMNS["rep_adoption"])
     unavailable: dict[str, str] = {}
     if churn_source == "snapshot" and options.calendar.grain != "all":
         reason = "snapshot churn (a churned flag without dates) is measured for period all only"
@@ -978,7 +458,7 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
     if forecast is not None:
         unavailable.update(_forecast_skips(forecast))
     names, skipped, aliases = plan(
-        wanted, frames, {**settings, "churn_source": churn_source}, unavailable
+        wanted, columns, {**settings, "churn_source": churn_source}, unavailable
     )
     for name in wanted:
         absent = [d for d in REGISTRY[name].requires if d not in options.dimensions]
@@ -995,14 +475,31 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
             calendar, periods, as_of, tables.get("activities"), tables.get("deals"), base_frame
         )
         sources["rep_adoption"] = resolve_dimensions(
-            "rep_adoption", adoption, options.dimensions, None, tables.get("reps")
+            "rep_adoption", adoption, options.dimensions, None, tables.get("reps"), engine
         )
-    columns = {name: frozenset(source.frame.columns) for name, source in sources.items()}
+        columns["rep_adoption"] = frozenset(sources["rep_adoption"].schema)
     ctx = Context(settings, as_of, _periods_per_year(options.calendar, periods), columns)
     planned = [REGISTRY[n] for n in names]
-    run = _Computation(
-        sources, _Backend(options.engine), calendar, ctx, options.dimensions, planned
+    run = Plan(
+        sources,
+        calendar.select("date", KEY, "period_start", "period_end"),
+        ctx,
+        options.dimensions,
+        planned,
+        engine,
     )
+    if options.explain:
+        return ComputeResult(
+            _finish([], periods, options.dimensions),
+            as_of,
+            [n for n in names if n in wanted],
+            {k: v for k, v in skipped.items() if k in wanted},
+            {},
+            forecast,
+            _explanation(run, periods, {k: v for k, v in skipped.items() if k in wanted}),
+        )
+    if low is not None:
+        run.execute()
     periods = periods.with_columns(
         ((pl.col("period_end") - pl.col("period_start")).dt.total_days() + 1)
         .cast(pl.Float64)
@@ -1013,13 +510,12 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
     grain_skips: dict[str, list[str]] = {}
     by_grain: dict[tuple[str, ...], dict[str, pl.DataFrame]] = {}
     # Without a dated row up to as-of there is no period to report: an empty table, not zeros.
-    for dims in grains(options.dimensions) if low is not None else []:
-        grain = _Grain(dims)
+    for grain in grains(options.dimensions) if low is not None else []:
         results, missing = _compute_grain(run, names, aliases, grain, periods, by_grain)
-        by_grain[dims] = results
+        by_grain[grain.dims] = results
         for name in missing:
             if name in wanted:
-                grain_skips.setdefault(name, []).append(grain_name(dims))
+                grain_skips.setdefault(name, []).append(grain.name)
         outputs.extend(
             _long(frame, REGISTRY[name], grain, options.dimensions)
             for name, frame in results.items()
@@ -1034,7 +530,22 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
         {k: v for k, v in skipped.items() if k in wanted},
         grain_skips,
         forecast,
+        shared=prepared.shared,
     )
+
+
+def _explanation(run: Plan, periods: pl.DataFrame, skipped: Mapping[str, str]) -> str:
+    """What `crmkpi compute --explain` prints: the run's frame, its passes, what is skipped."""
+    breakdowns = ", ".join(g.name for g in grains(run.dimensions))
+    lines = [
+        f"as of {run.ctx.as_of.isoformat()}: {periods.height} period(s); grains {breakdowns}",
+        f"{len(run.passes)} aggregation passes, executed together:",
+        run.explain(),
+    ]
+    if skipped:
+        lines.append(f"skipped ({len(skipped)}):")
+        lines.extend(f"  {name}: {reason}" for name, reason in sorted(skipped.items()))
+    return "\n".join(lines)
 
 
 def _forecast_skips(forecast: ClvForecast) -> dict[str, str]:
@@ -1061,10 +572,10 @@ def _periods_per_year(calendar: Calendar, periods: pl.DataFrame) -> float:
 
 
 def _compute_grain(
-    run: _Computation,
+    run: Plan,
     names: list[str],
     aliases: Mapping[str, str],
-    grain: _Grain,
+    grain: Grain,
     periods: pl.DataFrame,
     by_grain: Mapping[tuple[str, ...], Mapping[str, pl.DataFrame]],
 ) -> tuple[dict[str, pl.DataFrame], list[str]]:
@@ -1076,11 +587,11 @@ def _compute_grain(
         metric = REGISTRY[name]
         if (
             isinstance(metric, Simple)
-            and metric.agg not in _TWO_PASS
+            and metric.reduction.passes == "rows"
             and set(grain.dims) <= run.sources[metric.table].dimensions
         ):
             single_pass.setdefault((metric.table, metric.anchor), []).append(metric)
-    aggregated = {key: run.simple(group, grain) for key, group in single_pass.items()}
+    aggregated = {key: run.rows(group, grain) for key, group in single_pass.items()}
     observed: dict[str, list[pl.DataFrame]] = {}
     for (table, _), frame in aggregated.items():
         observed.setdefault(table, []).append(frame.select(grain.keys[1:]))
@@ -1119,7 +630,7 @@ def _compute_grain(
         ):
             missing.append(name)
             continue
-        if isinstance(metric, Simple) and metric.agg in _TWO_PASS:
+        if isinstance(metric, Simple) and metric.reduction.passes != "rows":
             values = run.entities(metric, grain)
             frame = _metric_frame(
                 values.with_columns(pl.col(KEY).cast(pl.Int32)), grid(metric.table), metric, grain
@@ -1197,11 +708,11 @@ def _compute_grain(
 
 
 def _long(
-    frame: pl.DataFrame, metric: Metric, grain: _Grain, dimensions: Sequence[str]
+    frame: pl.DataFrame, metric: Metric, grain: Grain, dimensions: Sequence[str]
 ) -> pl.DataFrame:
     return frame.select(
         pl.col(KEY),
-        pl.lit(grain_name(grain.dims)).alias("grain"),
+        pl.lit(grain.name).alias("grain"),
         *(
             (pl.col(f"dim:{d}") if d in grain.dims else pl.lit(None, pl.String)).alias(d)
             for d in dimensions
@@ -1236,7 +747,7 @@ def _finish(
         .with_columns(pl.col("value").shift(1).over(series, order_by=KEY).alias("previous_value"))
         .with_columns((pl.col("value") - pl.col("previous_value")).alias("change"))
     )
-    grain_order = {grain_name(g): i for i, g in enumerate(grains(dimensions))}
+    grain_order = {g.name: i for i, g in enumerate(grains(dimensions))}
     long = long.join(periods, on=KEY, how="left").with_columns(
         pl.col("grain").replace_strict(grain_order, return_dtype=pl.Int32).alias("__grain_order")
     )

@@ -6,7 +6,7 @@ reports everything that is wrong with an export folder; the caller turns them in
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import polars as pl
@@ -22,6 +22,7 @@ from crmkpi.config import (
 from crmkpi.errors import CrmkpiError, FileRejectedError, InputMissingError, InvalidDataError
 from crmkpi.io.mapping import expected_headers, map_file
 from crmkpi.io.read import (
+    SOURCE_LINE,
     HeaderSample,
     RawFile,
     expand_patterns,
@@ -227,9 +228,12 @@ def load_table(
     folder: Path,
     paths: list[Path] | None = None,
     layout: TableConfig | None = None,
+    sample_rows: int | None = None,
 ) -> LoadedTable | None:
     """Load one table from `paths` (default: the files its patterns name) read by `layout`
-    (default: the table itself); None when it is optional and there is no file."""
+    (default: the table itself); None when it is optional and there is no file. With
+    `sample_rows`, only each file's first rows are mapped and checked (`crmkpi init` validates
+    its proposal so, in bounded time)."""
     source = layout or table
     if paths is None:
         paths = expand_patterns(folder, source.files)
@@ -252,6 +256,8 @@ def load_table(
     stamps: dict[Path, tuple[int, int]] = {}
     for path in paths:
         raw = read_file(path, folder, source.read, expected)
+        if sample_rows is not None:
+            raw = _first_rows(raw, sample_rows)
         report = FileReport(
             input_name(path, folder),
             raw.sha256,
@@ -285,6 +291,17 @@ def load_table(
         )
     _warn_duplicates(loaded)
     return loaded
+
+
+def _first_rows(raw: RawFile, rows: int) -> RawFile:
+    """The file's first `rows` records and the unreadable records among them (the footer,
+    after the last record, is not part of the sample)."""
+    if raw.frame.height <= rows:
+        return raw
+    frame = raw.frame.head(rows)
+    last = frame[SOURCE_LINE].max()
+    rejected = raw.rejected.filter(pl.col(SOURCE_LINE) <= last)
+    return replace(raw, frame=frame, rejected=rejected, footer_rows=0)
 
 
 def drift_warnings(raws: list[RawFile]) -> list[str]:

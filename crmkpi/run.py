@@ -20,7 +20,7 @@ import polars as pl
 from crmkpi import __version__
 from crmkpi.api import options_for
 from crmkpi.config import Config, resolve_config
-from crmkpi.engine import compute
+from crmkpi.engine import ComputeResult, compute
 from crmkpi.errors import (
     EXIT_INVALID_DATA,
     EXIT_UNEXPECTED,
@@ -181,8 +181,10 @@ def execute(
     env: Mapping[str, str],
     progress: Callable[[str], None] = lambda stage: None,
     preset: str | None = None,
+    explain: Callable[[str], None] | None = None,
 ) -> Summary:
-    """The whole job; raises CrmkpiError (with its exit code) on failure."""
+    """The whole job; raises CrmkpiError (with its exit code) on failure. With `explain`, the
+    inputs are loaded and the plan is handed to it; nothing is computed or written."""
     from crmkpi.options import resolve_run_options, settings_from_env
 
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")  # lock file only
@@ -217,12 +219,21 @@ def execute(
                 settings=settings,
                 engine=opts["engine"],
                 fiscal_year_start=opts["fiscal_year_start"],
+                explain=explain is not None,
             )
             result = compute(tables, options)
-        with timer.stage("profiles"):
-            profiles, forecast = _profiles(
-                tables, result.as_of, options.settings, options.calendar, result.clv_forecast
+        if explain is not None and result.plan is not None:
+            explain(result.plan)
+            return Summary(
+                status="explained",
+                exit_code=0,
+                as_of=result.as_of.isoformat(),
+                metrics_computed=len(result.computed),
+                metrics_skipped=len(result.skipped),
+                rows_rejected=sum(r.rows_quarantined for r in loaded.reports),
             )
+        with timer.stage("profiles"):
+            profiles, forecast = _profiles(tables, result, options.settings, options.calendar)
         run_id = _run_id(loaded, opts, settings, result.as_of, config)
         with staged(out, run_id) as staging:
             with timer.stage("write"):
@@ -265,28 +276,35 @@ def execute(
 
 def _profiles(
     tables: Mapping[str, pl.DataFrame],
-    as_of: dt.date,
+    result: ComputeResult,
     settings: Mapping[str, Any],
     calendar: Any,
-    forecast: ClvForecast | None,
 ) -> tuple[dict[str, pl.DataFrame], ClvForecast | None]:
-    """rfm, churn_risk, cohorts and clv_forecast, when there are orders to build them from;
-    `forecast` is the engine's fit when its metrics read it (not fitted twice)."""
+    """rfm, churn_risk, cohorts and clv_forecast, when there are orders to build them from.
+    What the engine built for its metrics (rfm, customer_base, the CLV fit) is reused, not
+    built twice."""
     orders = tables.get("orders")
     if orders is None:
         return {}, None
+    as_of, shared = result.as_of, result.shared
     resolved = resolve_settings(settings)
     customers = tables.get("customers")
-    days = day_purchases(orders, as_of)  # shared by the tables
-    rfm_table = rfm(orders, customers, as_of, resolved, days)
-    # rfm's first and last purchase days are order_spans: no second pass over the orders
-    spans = rfm_table.select(
-        "customer_id",
-        pl.col("first_purchase_on").alias("first_order_on"),
-        pl.col("last_purchase_on").alias("last_order_on"),
-    )
-    base, _ = customer_base(customers, orders, as_of, resolved, spans)
-    forecast = forecast or clv_forecast(rfm_table, resolved)
+    days = shared.get("day_purchases")
+    if days is None:
+        days = day_purchases(orders, as_of)  # shared by the tables
+    rfm_table = shared.get("rfm")
+    if rfm_table is None:
+        rfm_table = rfm(orders, customers, as_of, resolved, days)
+    base = shared.get("customer_base")
+    if base is None:
+        # rfm's first and last purchase days are order_spans: no second pass over the orders
+        spans = rfm_table.select(
+            "customer_id",
+            pl.col("first_purchase_on").alias("first_order_on"),
+            pl.col("last_purchase_on").alias("last_order_on"),
+        )
+        base, _ = customer_base(customers, orders, as_of, resolved, spans)
+    forecast = result.clv_forecast or clv_forecast(rfm_table, resolved)
     alive = forecast.table.select("customer_id", "p_alive")
     activities = tables.get("activities")
     return {

@@ -24,6 +24,8 @@ from typing import Any
 
 import polars as pl
 
+from crmkpi.provenance import SOURCE_FILE, SOURCE_LINE
+
 ORDER_KEY = "order_key"
 CUSTOMER_DIMENSIONS = ("segment", "region", "rep", "industry", "acquisition_channel")
 PROFILE_FIELDS = ("name", "email", "phone", "address")
@@ -87,10 +89,16 @@ def counted(orders: pl.DataFrame, before: dt.datetime | None = None) -> pl.Expr:
 
 def order_key(orders: pl.DataFrame) -> pl.Expr:
     """`order_key` groups lines into orders; a line without an order_id is an order of its
-    own (numbered within the frame the expression runs on)."""
+    own, keyed by the file and line it was read from (frames handed in without them: by
+    their row number)."""
     if "order_id" in orders.columns and orders["order_id"].null_count() == 0:
         return pl.col("order_id").alias(ORDER_KEY)
-    line = pl.concat_str(pl.lit("\x00line:"), pl.int_range(pl.len()).cast(pl.String))
+    if {SOURCE_FILE, SOURCE_LINE} <= set(orders.columns):
+        line = pl.concat_str(
+            pl.lit("\x00"), pl.col(SOURCE_FILE), pl.lit(":"), pl.col(SOURCE_LINE).cast(pl.String)
+        )
+    else:
+        line = pl.concat_str(pl.lit("\x00line:"), pl.int_range(pl.len()).cast(pl.String))
     key = pl.coalesce(pl.col("order_id"), line) if "order_id" in orders.columns else line
     return key.alias(ORDER_KEY)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.factory import write_csv
+from tests.factory import write_csv, write_xlsx
 
 # --- UCI Online Retail: order lines, quantity and unit price but no line total; cancellations
 # are invoices starting with C and negative quantities; split into one CSV per day -------------
@@ -186,3 +186,46 @@ CDR_TABLE: dict[str, Any] = {
 
 def write_cdr(folder: Path) -> None:
     write_csv(folder / "Master.csv", CDR_ROWS, CDR_HEADERS)
+
+
+# --- Chinese pharmacy sales (XLSX): a document number per line, the date followed by a weekday
+# (written wrong in the real file: 星期五 for Monday 2018-01-01), refunds as negative lines ------
+
+PHARMACY_HEADERS = [
+    "单据号",
+    "销售日期",
+    "社保卡号",
+    "商品编码",
+    "商品名称",
+    "销售数量",
+    "应收金额",
+    "实收金额",
+]
+
+
+def _sale(
+    doc: str, when: str, card: str, name: str, qty: str, due: str, paid: str
+) -> dict[str, str]:
+    return dict(
+        zip(PHARMACY_HEADERS, [doc, when, card, "236701", name, qty, due, paid], strict=True)
+    )
+
+
+PHARMACY_ROWS = [
+    _sale("1616528", "2018-01-01 星期五", "001616528", "强力VC银翘片", "6", "82.8", "69"),
+    _sale("1616528", "2018-01-01 星期五", "001616528", "清热解毒口服液", "1", "28", "24.64"),
+    _sale("12602828", "2018-01-02 星期六", "0012602828", "感康", "2", "16.8", "15"),
+    # a refund
+    _sale("10070343428", "2018-01-06 星期三", "0010070343428", "氨氯地平片", "-1", "-34.5", "-31"),
+    _sale("101554328", "2018-01-02 星期六", "00101554328", "开博通", "1", "28", "28"),
+]  # fmt: skip
+# revenue (completed lines, 实收金额): 69 + 24.64 + 15 + 28 = 136.64; refunded 31
+
+
+def write_pharmacy(folder: Path, rows: list[dict[str, str]] | None = None) -> None:
+    write_xlsx(
+        folder / "朝阳医院2018年销售数据.xlsx",
+        rows or PHARMACY_ROWS,
+        PHARMACY_HEADERS,
+        sheet="Sheet1",
+    )

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from crmkpi.engine import DIMENSIONS, lookup
+from crmkpi.engine import DIMENSIONS
 from crmkpi.metrics import REGISTRY
 from crmkpi.tables import TABLE_NAMES, columns_of
 from tests.kpi_helpers import frame, kpis, run
@@ -251,33 +251,3 @@ def test_customer_stocks_balance(
         pl.col("customers_at_start").shift(-1).over("grain", "segment").alias("next_start")
     ).filter(pl.col("next_start").is_not_null())
     assert (following["customers_at_end"] == following["next_start"]).all()
-
-
-@FAST
-@given(
-    st.lists(st.sampled_from(["c1", "c2", "c3", "c4", "x1", "x9", None]), max_size=30),
-    st.permutations(CUSTOMERS),
-)
-def test_lookup_by_hash_is_the_left_join(keys: list[str | None], order: list[str]) -> None:
-    frame_ = pl.DataFrame({"customer_id": keys}, schema={"customer_id": pl.String})
-    table = pl.DataFrame({"customer_id": order, "segment": [f"s-{c}" for c in order]})
-    joined = frame_.join(table, on="customer_id", how="left", maintain_order="left")
-    looked_up = lookup(frame_, "customer_id", table, {"seg": "segment"})
-    assert looked_up["seg"].to_list() == joined["segment"].to_list()
-
-
-def test_lookup_falls_back_to_the_string_join_when_hashes_collide(monkeypatch: Any) -> None:
-    """`x1` is made to hash like `c1`: the match is checked string for string and rejected."""
-    hash_of = pl.Series.hash
-
-    def colliding(series: pl.Series, *args: Any) -> pl.Series:
-        return hash_of(series.str.replace("^x", "c"), *args)
-
-    monkeypatch.setattr(pl.Series, "hash", colliding)
-    frame_ = pl.DataFrame({"customer_id": ["x1", "c2", None, "c1"]})
-    table = pl.DataFrame({"customer_id": ["c1", "c2"], "segment": ["smb", "ent"]})
-    looked_up = lookup(frame_, "customer_id", table, {"seg": "segment"})
-    assert looked_up["seg"].to_list() == [None, "ent", None, "smb"]
-    table_colliding = pl.DataFrame({"customer_id": ["c1", "x1"], "segment": ["smb", "ent"]})
-    looked_up = lookup(frame_, "customer_id", table_colliding, {"seg": "segment"})
-    assert looked_up["seg"].to_list() == ["ent", None, None, "smb"]

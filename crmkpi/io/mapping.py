@@ -283,6 +283,8 @@ def map_file(raw: RawFile, table: TableConfig, settings: Settings, first_row: in
         column = contract.get(name) or ColumnContract(name, pl.String(), False, False)
         kind = spec.parse or column.parse_kind
         column_options = replace(options, duration_unit=spec.unit) if spec.unit else options
+        if spec.date_formats:
+            column_options = replace(column_options, date_formats=spec.date_formats)
         if kind == "salesforce_id":
             if column.dtype != pl.String:
                 raise ConfigError(
@@ -300,7 +302,7 @@ def map_file(raw: RawFile, table: TableConfig, settings: Settings, first_row: in
             result = _cast_to_contract(result, column)
         if kind in ("date", "datetime"):
             _reject_date_order(raw, values, errors, chosen.get(name, name), name)
-            if table.read.dayfirst is None and not table.read.date_formats:
+            if table.read.dayfirst is None and not column_options.date_formats:
                 warnings.extend(_assumed_date_order(values, name))
         if map_errors is not None:
             errors = pl.select(pl.coalesce(map_errors, errors)).to_series()

@@ -28,9 +28,8 @@ import polars as pl
 
 from crmkpi.config import ReadOptions
 from crmkpi.errors import FileRejectedError, InputMissingError, InputReadError, InputUnstableError
+from crmkpi.provenance import SOURCE_FILE, SOURCE_LINE
 
-SOURCE_FILE = "_source_file"
-SOURCE_LINE = "_source_line"
 RAW_RECORD = "_raw_record"
 # the names of crmkpi's bookkeeping columns beside a file's own (read, mapping, validation); a
 # source header may not take one, or its cells would be overwritten

@@ -19,6 +19,8 @@ from typing import Any
 
 import narwhals as nw
 
+from crmkpi.metrics.reductions import REDUCTIONS, Reduction
+
 FAMILIES = ("sales", "customers", "service", "callcentre", "marketing", "quality")
 UNITS = (
     "count",
@@ -32,7 +34,6 @@ UNITS = (
     "points",
     "months",
 )
-AGGREGATES = ("count", "sum", "mean", "median", "n_unique", "count_entities", "retained")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -134,6 +135,10 @@ class Simple(Metric):
         if self.entity:
             used.add(self.entity)
         return {self.table: tuple(sorted(used))}
+
+    @property
+    def reduction(self) -> Reduction:
+        return REDUCTIONS[self.agg]
 
     def value_expr(self, ctx: Context) -> nw.Expr:
         if self.value is not None:
@@ -248,7 +253,7 @@ class Registry:
                 raise ValueError(f"{where}: unknown family {metric.family!r}")
             if metric.unit not in UNITS:
                 raise ValueError(f"{where}: unknown unit {metric.unit!r}")
-            if isinstance(metric, Simple) and metric.agg not in AGGREGATES:
+            if isinstance(metric, Simple) and metric.agg not in REDUCTIONS:
                 raise ValueError(f"{where}: unknown aggregate {metric.agg!r}")
             for name in (*metric.inputs, *metric.alternatives):
                 if name not in self.metrics:

@@ -1,0 +1,31 @@
+"""DuckDB relations through narwhals: the same plan, executed by DuckDB's own optimiser."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import narwhals as nw
+import polars as pl
+
+from crmkpi.engines import to_polars
+from crmkpi.errors import ConfigError
+
+
+class DuckDBEngine:
+    name = "duckdb"
+
+    def __init__(self) -> None:
+        try:
+            import duckdb
+        except ImportError as exc:
+            raise ConfigError(
+                "engine duckdb needs the optional extra: pip install 'crmkpi[duckdb]'"
+            ) from exc
+        self._connection = duckdb.connect()
+
+    def lazy(self, frame: pl.DataFrame) -> nw.LazyFrame[Any]:
+        return nw.from_native(self._connection.from_arrow(frame.to_arrow()))
+
+    def collect_all(self, plans: Sequence[nw.LazyFrame[Any]]) -> list[pl.DataFrame]:
+        return [to_polars(p.collect().to_native()) for p in plans]

@@ -1,0 +1,20 @@
+"""The default engine: Polars lazy frames, executed together by `pl.collect_all` so that the
+scans and sub-plans the aggregations share are computed once, on every core."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import narwhals as nw
+import polars as pl
+
+
+class PolarsEngine:
+    name = "polars"
+
+    def lazy(self, frame: pl.DataFrame) -> nw.LazyFrame[Any]:
+        return nw.from_native(frame.lazy())
+
+    def collect_all(self, plans: Sequence[nw.LazyFrame[Any]]) -> list[pl.DataFrame]:
+        return pl.collect_all([nw.to_native(p) for p in plans])
