@@ -64,7 +64,16 @@ def test_good_comma_separated_values_pass_the_parser(tmp_path: Path) -> None:
     (which then finds no exports: exit 66, not a usage error)."""
     result = CliRunner().invoke(
         app,
-        ["compute", str(tmp_path / "none"), "--by", "segment,rep", "--format", "csv,xlsx"],
+        [
+            "compute",
+            str(tmp_path / "none"),
+            "--out",
+            str(tmp_path / "out"),
+            "--by",
+            "segment,rep",
+            "--format",
+            "csv,xlsx",
+        ],
         env={"CRMKPI_LOG_FORMAT": None},
     )
     assert result.exit_code not in (0, 2), result.stderr
