@@ -50,7 +50,7 @@ schemas: install
 	$(BIN)/python -m crmkpi.tables schemas
 
 docs: install
-	$(BIN)/python -m crmkpi.docs README.md
+	$(BIN)/python -m crmkpi.docs README.md docs/config.md
 
 # A measurement, not a test: SCALE=small|medium|large (medium takes a few minutes).
 SCALE ?= medium

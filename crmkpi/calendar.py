@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-GRAINS = ("day", "week", "month", "quarter", "year", "all")
+from crmkpi.choices import GRAINS
+
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 

@@ -9,11 +9,12 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias, TypeVar
 
 import typer
 
 from crmkpi import __version__
+from crmkpi.choices import DIMENSIONS, ENGINES, FORMATS, GRAINS, LANGUAGES, LOG_FORMATS
 from crmkpi.errors import (
     EXIT_INVALID_DATA,
     EXIT_OK,
@@ -24,6 +25,16 @@ from crmkpi.errors import (
 
 if TYPE_CHECKING:  # the engine is imported by the commands that use it: `--help` stays fast
     from crmkpi.load import LoadResult
+
+    Grain: TypeAlias = str
+    Engine: TypeAlias = str
+    Language: TypeAlias = str
+    LogFormat: TypeAlias = str
+else:  # Click's own choices: a bad value is a usage error (exit 2) naming the valid ones
+    Grain = Literal[GRAINS]
+    Engine = Literal[ENGINES]
+    Language = Literal[LANGUAGES]
+    LogFormat = Literal[LOG_FORMATS]
 
 app = typer.Typer(
     help="Batch CRM analytics: validated CRM exports in, every KPI by period, segment and rep out.",
@@ -232,18 +243,37 @@ def metrics(
         )
 
 
+def _names_of(
+    choices: tuple[str, ...], option: str
+) -> Callable[[list[str] | None], list[str] | None]:
+    """A repeatable, comma-separated option (`--format csv,xlsx --format html`) whose names are
+    checked when the command line is parsed, so a bad one is a usage error (exit 2)."""
+
+    def check(value: list[str] | None) -> list[str] | None:
+        names = [n for item in value or [] for n in item.split(",") if n]
+        bad = [n for n in names if n not in choices]
+        if bad:
+            raise typer.BadParameter(
+                f"{', '.join(map(repr, bad))}: choose from {', '.join(choices)}", param_hint=option
+            )
+        return names or None
+
+    return check
+
+
 @app.command()
 def compute(
     input_dir: InputArg = None,
     period: Annotated[
-        str | None,
-        typer.Option(help="day, week, month, quarter, year or all. [default: quarter]"),
+        Grain | None,
+        typer.Option(help=f"{', '.join(GRAINS)}. [default: quarter]"),
     ] = None,
     by: Annotated[
         list[str] | None,
         typer.Option(
-            help="Breakdown dimension, repeatable: segment, region, rep, team, channel, "
-            "product, category, source. [default: segment and rep]"
+            callback=_names_of(DIMENSIONS, "--by"),
+            help=f"Breakdown dimension, repeatable or comma-separated: {', '.join(DIMENSIONS)}. "
+            "[default: segment and rep]",
         ),
     ] = None,
     out: Annotated[
@@ -253,7 +283,8 @@ def compute(
         list[str] | None,
         typer.Option(
             "--format",
-            help="csv, parquet, xlsx or html (report.html with charts/), repeatable or "
+            callback=_names_of(FORMATS, "--format"),
+            help=f"{', '.join(FORMATS)} (html: report.html with charts/), repeatable or "
             "comma-separated. [default: csv,xlsx]",
         ),
     ] = None,
@@ -274,7 +305,8 @@ def compute(
     config: ConfigOpt = None,
     preset: PresetOpt = None,
     engine: Annotated[
-        str | None, typer.Option(help="polars or duckdb (optional extra). [default: polars]")
+        Engine | None,
+        typer.Option(help=f"{' or '.join(ENGINES)} (optional extra). [default: polars]"),
     ] = None,
     explain: Annotated[
         bool,
@@ -310,8 +342,11 @@ def compute(
         typer.Option("--accept-row-drop", help="Confirm a fall beyond --max-row-drop."),
     ] = None,
     lang: Annotated[
-        str | None,
-        typer.Option(help="Titles of the workbook and the report: en or zh. [default: en]"),
+        Language | None,
+        typer.Option(
+            help=f"Titles and labels of the workbook and the report: {' or '.join(LANGUAGES)}. "
+            "[default: en]"
+        ),
     ] = None,
     report_title: Annotated[
         str | None, typer.Option(help="Title of report.html. [default: CRM KPIs, CRM 指标报告]")
@@ -334,7 +369,8 @@ def compute(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
     log_format: Annotated[
-        str | None, typer.Option(help="Log lines on stderr: text or json. [default: text]")
+        LogFormat | None,
+        typer.Option(help=f"Log lines on stderr: {' or '.join(LOG_FORMATS)}. [default: text]"),
     ] = None,
 ) -> None:
     """Load the exports, compute every KPI by period and breakdown, write the results.
@@ -356,7 +392,7 @@ def compute(
         "period": period,
         "by": by,
         "out": str(out) if out else None,
-        "format": [f for item in file_format or [] for f in item.split(",") if f] or None,
+        "format": file_format,
         "metrics": [m for item in metric or [] for m in item.split(",") if m] or None,
         "as_of": as_of,
         "engine": engine,

@@ -16,21 +16,24 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from crmkpi import config_schema as schema
+from crmkpi.config_schema import (
+    COLUMN_PARSE_KINDS,
+    DECIMAL_MARKS,
+    DUPLICATE_HEADER_RULES,
+    DURATION_UNITS,
+    FOOTER_RULES,
+    PERCENT_SCALES,
+)
 from crmkpi.errors import ConfigError
-from crmkpi.io.parse import DEFAULT_NULL_VALUES, PARSE_KINDS
+from crmkpi.io.parse import DEFAULT_NULL_VALUES
 from crmkpi.tables import TABLE_NAMES, columns_of
 
 CONFIG_FILE_NAME = "crmkpi.toml"
-FOOTER_RULES = ("auto", "salesforce", "totals", "none")
-DURATION_UNITS = ("seconds", "minutes", "hours", "days")
-PERCENT_SCALES = ("auto", "points", "fraction")
-DUPLICATE_HEADER_RULES = ("reject", "suffix")
 FILE_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".parquet")
 # what a `file = "*"` table with `match_headers` looks at: data files, and the legacy formats a
 # reader rejects with advice (a 9.0-era `.xls`) rather than passing over in silence
 RECOGNISABLE_SUFFIXES = (*FILE_SUFFIXES, ".xls", ".xlsm")
-# parse kinds io/mapping.py adds on top of io/parse.py's (a post-step on the `id` parser)
-MAPPING_PARSE_KINDS = ("salesforce_id",)
 
 
 @dataclass(frozen=True)
@@ -235,22 +238,8 @@ def _encoding(value: Any, where: str) -> str:
 MAX_FILE_MB_LIMIT = 1024 * 1024
 
 
-_READ_KEYS = {
-    "encoding",
-    "delimiter",
-    "sheet",
-    "header_row",
-    "footer",
-    "date_format",
-    "dayfirst",
-    "timezone",
-    "decimal",
-    "currency",
-    "null_values",
-    "percent_scale",
-    "max_file_mb",
-    "duplicate_headers",
-}
+# the known keys of each table come from the schema, which docs/config.md documents
+_READ_KEYS = schema.READ.names()
 
 
 def _read_options(raw: Mapping[str, Any], base: ReadOptions, where: str) -> ReadOptions:
@@ -282,7 +271,7 @@ def _read_options(raw: Mapping[str, Any], base: ReadOptions, where: str) -> Read
         elif key == "timezone":
             changes["timezone"] = _timezone(value, at)
         elif key == "decimal":
-            changes["decimal"] = _choice(value, (".", ","), at)
+            changes["decimal"] = _choice(value, DECIMAL_MARKS, at)
         elif key == "currency":
             _expect(value, str, at, "a currency code such as 'USD' or 'CNY'")
             changes["currency"] = value.upper()
@@ -302,20 +291,7 @@ def _read_options(raw: Mapping[str, Any], base: ReadOptions, where: str) -> Read
     return replace(base, **changes)
 
 
-_COLUMN_KEYS = {
-    "expr",
-    "from",
-    "from_any",
-    "map",
-    "default",
-    "parse",
-    "unit",
-    "value",
-    "first_of",
-    "currency_column",
-    "review_when_mixed",
-    "date_format",
-}
+_COLUMN_KEYS = schema.COLUMN.names()
 
 
 def _column_spec(raw: Any, where: str) -> ColumnSpec:
@@ -356,7 +332,7 @@ def _column_spec(raw: Any, where: str) -> ColumnSpec:
             raise _fail(f"{where}.default", "only makes sense with `map`")
     parse = raw.get("parse")
     if parse is not None:
-        parse = _choice(parse, PARSE_KINDS + MAPPING_PARSE_KINDS, f"{where}.parse")
+        parse = _choice(parse, COLUMN_PARSE_KINDS, f"{where}.parse")
     unit = raw.get("unit")
     if unit is not None:
         unit = _choice(unit, DURATION_UNITS, f"{where}.unit")
@@ -436,18 +412,8 @@ def _computed_spec(raw: Mapping[str, Any], where: str) -> ColumnSpec:
     return replace(plain, sources=(), expr=text)
 
 
-_SOURCE_KEYS = _READ_KEYS | {
-    "file",
-    "columns",
-    "skip_rows_without",
-    "required",
-    "allow_empty",
-    "match_headers",
-    "exclude_headers",
-    "enabled",
-    "description",  # free text for people and docs/presets.md; the loader does not read it
-}
-_TABLE_KEYS = _SOURCE_KEYS | {"layouts"}
+_TABLE_KEYS = _READ_KEYS | schema.TABLE.names()
+_SOURCE_KEYS = _TABLE_KEYS - {"layouts"}
 
 
 def merge_sections(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -567,7 +533,7 @@ def _source_config(
     )
 
 
-_SETTINGS_KEYS = {"timezone", "date_min", "date_max"}
+_SETTINGS_KEYS = schema.SETTINGS.names()
 # the widest date_min..date_max: CRM data lies well inside, and the calendar reaches a period
 # before and a year after them without leaving what a date can hold
 SETTINGS_DATE_RANGE = (date(1900, 1, 1), date(2199, 12, 31))
@@ -579,7 +545,9 @@ def _settings(raw: Any) -> Settings:
     metric_settings = {}
     for key, value in raw.items():
         at = f"settings.{key}"
-        if key == "timezone":
+        if key not in _SETTINGS_KEYS:  # a metric setting, checked by the metric registry
+            metric_settings[key] = value
+        elif key == "timezone":
             changes["timezone"] = _timezone(value, at)
         elif key in ("date_min", "date_max"):
             if isinstance(value, str):
@@ -591,15 +559,13 @@ def _settings(raw: Any) -> Settings:
             if not SETTINGS_DATE_RANGE[0] <= value <= SETTINGS_DATE_RANGE[1]:
                 low, high = (d.isoformat() for d in SETTINGS_DATE_RANGE)
                 raise _fail(at, f"must lie within {low}..{high}")
-        else:
-            metric_settings[key] = value
     settings = Settings(**changes, metric_settings=metric_settings)
     if settings.date_min >= settings.date_max:
         raise _fail("settings.date_min", "must be before settings.date_max")
     return settings
 
 
-_TOP_KEYS = {"input", "settings", "tables", "run", "preset"}
+_TOP_KEYS = schema.TOP.names()
 
 
 def parse_config(document: Mapping[str, Any], path: Path | None) -> Config:
@@ -616,7 +582,7 @@ def parse_config(document: Mapping[str, Any], path: Path | None) -> Config:
         document, preset = apply_preset(document)
     raw_input = document.get("input", {})
     _expect(raw_input, dict, "input", "a table")
-    _unknown_keys(raw_input, _READ_KEYS | {"dir"}, "input")
+    _unknown_keys(raw_input, _READ_KEYS | schema.INPUT.names(), "input")
     default_read = _read_options(
         {k: v for k, v in raw_input.items() if k != "dir"}, ReadOptions(), "input"
     )

@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 
 from crmkpi.calendar import Calendar
+from crmkpi.choices import DEFAULT_DIMENSIONS, DIMENSIONS
 from crmkpi.cutoff import Inferred, infer_as_of
 from crmkpi.engines import Engine, engine_named
 from crmkpi.errors import ConfigError
@@ -41,19 +42,6 @@ from crmkpi.views import (
     training_results,
 )
 
-DIMENSIONS = (
-    "segment",
-    "region",
-    "rep",
-    "team",
-    "channel",
-    "product",
-    "category",
-    "source",
-    "rfm_segment",
-    "campaign",
-)
-DEFAULT_DIMENSIONS = ("segment", "rep")
 # The views dated only by the periods, and the table dates they are built from.
 VIEW_ANCHORS = {"rep_adoption": (("activities", "occurred_at"), ("deals", "created_at"))}
 VIEW_TABLES = {

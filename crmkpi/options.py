@@ -9,17 +9,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from crmkpi.calendar import GRAINS
-from crmkpi.engine import DIMENSIONS
-from crmkpi.engines import ENGINES
+from crmkpi.choices import DIMENSIONS, ENGINES, FORMATS, GRAINS, LANGUAGES, LOG_FORMATS
 from crmkpi.errors import ConfigError
 from crmkpi.metrics import REGISTRY
 from crmkpi.metrics.settings import resolve_settings
 from crmkpi.presentation import DEFAULT_HEADLINE_METRICS
 
-FORMATS = ("csv", "parquet", "xlsx", "html")
-LANGUAGES = ("en", "zh")
-LOG_FORMATS = ("text", "json")
 ENV_PREFIX = "CRMKPI_"
 
 
@@ -91,51 +86,138 @@ def _date(value: Any) -> dt.date:
 
 @dataclass(frozen=True)
 class RunOption:
+    """One option of `crmkpi compute`: its type and example are what docs/config.md shows."""
+
     name: str
     default: Any
     parse: Callable[[Any], Any]
     doc: str
+    type: str
+    example: Any
 
     @property
     def env(self) -> str:
         return ENV_PREFIX + self.name.upper()
 
 
+def _listed(choices: tuple[str, ...], many: bool = False) -> str:
+    names = ", ".join(f'"{c}"' for c in choices)
+    return f"list of {names} (or a comma-separated string)" if many else f"one of {names}"
+
+
+_SHARE = "number from 0 to 1"
+_BOOL = "boolean"
 RUN_OPTIONS: dict[str, RunOption] = {
     o.name: o
     for o in (
-        RunOption("period", "quarter", _choice(GRAINS), "grain of the periods"),
-        RunOption("by", ["segment", "rep"], _choices(DIMENSIONS), "breakdown dimensions"),
-        RunOption("out", "kpis", str, "output folder"),
-        RunOption("format", ["csv", "xlsx"], _choices(FORMATS), "output formats"),
-        RunOption("metrics", None, _words, "metrics to compute (default all)"),
-        RunOption("as_of", None, _date, "cut-off date (default: the latest date in the data)"),
-        RunOption("engine", "polars", _choice(ENGINES), "compute engine"),
-        RunOption("fiscal_year_start", None, _month, "first month of the fiscal year"),
-        RunOption("strict", False, _bool, "fail on any quarantined row"),
         RunOption(
-            "max_reject_rate", 0.05, _rate, "highest share of quarantined rows a table may have"
+            "period", "quarter", _choice(GRAINS), "grain of the periods", _listed(GRAINS), "month"
+        ),
+        RunOption(
+            "by",
+            ["segment", "rep"],
+            _choices(DIMENSIONS),
+            "breakdown dimensions",
+            _listed(DIMENSIONS, many=True),
+            ["region", "rep"],
+        ),
+        RunOption("out", "kpis", str, "output folder", "string (a folder path)", "kpis/nightly"),
+        RunOption(
+            "format",
+            ["csv", "xlsx"],
+            _choices(FORMATS),
+            "output formats",
+            _listed(FORMATS, many=True),
+            ["parquet", "html"],
+        ),
+        RunOption(
+            "metrics",
+            None,
+            _words,
+            "metrics to compute (default all)",
+            "list of metric names (or a comma-separated string)",
+            ["win_rate", "revenue"],
+        ),
+        RunOption(
+            "as_of",
+            None,
+            _date,
+            "cut-off date (default: the latest date in the data)",
+            "date",
+            "2024-06-30",
+        ),
+        RunOption(
+            "engine", "polars", _choice(ENGINES), "compute engine", _listed(ENGINES), "duckdb"
+        ),
+        RunOption(
+            "fiscal_year_start",
+            None,
+            _month,
+            "first month of the fiscal year",
+            "integer 1..12",
+            4,
+        ),
+        RunOption("strict", False, _bool, "fail on any quarantined row", _BOOL, True),
+        RunOption(
+            "max_reject_rate",
+            0.05,
+            _rate,
+            "highest share of quarantined rows a table may have",
+            _SHARE,
+            0.01,
         ),
         RunOption(
             "max_row_drop",
             0.5,
             _rate,
             "largest share by which a table's rows read may fall against the previous run",
+            _SHARE,
+            0.2,
         ),
-        RunOption("accept_row_drop", False, _bool, "confirm a fall beyond max_row_drop"),
         RunOption(
-            "lang", "en", _choice(LANGUAGES), "language of the workbook's and report's titles"
+            "accept_row_drop", False, _bool, "confirm a fall beyond max_row_drop", _BOOL, True
         ),
-        RunOption("report_title", "", str, "title at the top of report.html (default: CRM KPIs)"),
+        RunOption(
+            "lang",
+            "en",
+            _choice(LANGUAGES),
+            "language of the workbook's and report's titles and labels",
+            _listed(LANGUAGES),
+            "zh",
+        ),
+        RunOption(
+            "report_title",
+            "",
+            str,
+            "title at the top of report.html (default: CRM KPIs)",
+            "string",
+            "Sales review",
+        ),
         RunOption(
             "headline_metrics",
             list(DEFAULT_HEADLINE_METRICS),
             _metric_names,
             "metrics shown as cards and trend charts in report.html and the workbook",
+            "list of metric names (or a comma-separated string)",
+            ["revenue", "churn_rate"],
         ),
-        RunOption("currency_symbol", "", str, "symbol before amounts in report.html (¥, $)"),
-        RunOption("bom", True, _bool, "write CSV with a UTF-8 BOM (for Excel)"),
-        RunOption("log_format", "text", _choice(LOG_FORMATS), "log line format on stderr"),
+        RunOption(
+            "currency_symbol",
+            "",
+            str,
+            "symbol before amounts in report.html (¥, $)",
+            "string",
+            "¥",
+        ),
+        RunOption("bom", True, _bool, "write CSV with a UTF-8 BOM (for Excel)", _BOOL, False),
+        RunOption(
+            "log_format",
+            "text",
+            _choice(LOG_FORMATS),
+            "log line format on stderr",
+            _listed(LOG_FORMATS),
+            "json",
+        ),
     )
 }
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from crmkpi.labels import FAMILY_TITLES
 from crmkpi.metrics import REGISTRY
 
 # The KPIs a manager looks at first, one or more per family, in the order the cards show them.
@@ -78,24 +79,6 @@ UNIT_WORDS = {
 COMPACT_STEPS = {
     "en": ((1e9, "B"), (1e6, "M"), (1e3, "K")),
     "zh": ((1e8, "亿"), (1e4, "万")),
-}
-FAMILY_TITLES = {
-    "en": {
-        "sales": "Sales",
-        "customers": "Customers",
-        "service": "Service",
-        "callcentre": "Call centre",
-        "marketing": "Marketing",
-        "quality": "Data quality",
-    },
-    "zh": {
-        "sales": "销售",
-        "customers": "客户",
-        "service": "客户服务",
-        "callcentre": "呼叫中心",
-        "marketing": "市场营销",
-        "quality": "数据质量",
-    },
 }
 _CATALOGUE_ORDER = {name: i for i, name in enumerate(REGISTRY.metrics)}
 

@@ -33,6 +33,45 @@ DEFAULT_RFM_SEGMENTS: tuple[tuple[str, Mapping[str, tuple[int, int]], bool], ...
     ("hibernating", {"r": (2, 2)}, False),
 )
 RFM_SEGMENT_NAMES = (*(name for name, _, _ in DEFAULT_RFM_SEGMENTS), "lost")
+# What each column of the per-customer tables holds, for the README (`make docs`): the RFM
+# figures follow the `lifetimes` package, whose names differ from their everyday meaning.
+COLUMN_DOCS: dict[str, dict[str, str]] = {
+    "rfm": {
+        "customer_id": "the customer",
+        "segment": "the customer's segment (with a customers table)",
+        "region": "the customer's region (with a customers table)",
+        "rep": "the customer's rep (with a customers table)",
+        "first_purchase_on": "day of the first completed order",
+        "last_purchase_on": "day of the last completed order up to as-of",
+        "frequency": "repeat purchase days: days with a completed order, less the first one "
+        "(lifetimes' frequency; several orders on one day count once)",
+        "recency_days": "days from the first to the last purchase day (lifetimes' recency: the "
+        "customer's age at the last purchase, not the time since it)",
+        "tenure_days": "days from the first purchase day to as-of (lifetimes' T: the customer's "
+        "age)",
+        "monetary": "mean spend of the repeat purchase days, 0 without one (lifetimes' "
+        "monetary_value)",
+        "total_spend": "spend of every completed order up to as-of",
+        "orders_count": "completed orders up to as-of",
+        "days_since_last_purchase": "days from the last purchase day to as-of (recency in "
+        "the everyday sense; it drives r_score)",
+        "r_score": "1-5 by days_since_last_purchase (5: the most recent)",
+        "f_score": "1-5 by frequency",
+        "m_score": "1-5 by total_spend",
+        "rfm_segment": "the first rfm_segments rule the scores match, else lost",
+    },
+    "clv_forecast": {
+        "frequency": "repeat purchase days, as in rfm",
+        "recency": "rfm's recency_days in time_unit (first to last purchase)",
+        "T": "rfm's tenure_days in time_unit (first purchase to as-of)",
+        "time_unit": "the clv_time_unit setting: day, week or month",
+        "monetary_value": "rfm's monetary",
+        "p_alive": "BG/NBD probability that the customer is still active at as-of",
+        "expected_purchases": "repeat purchases the BG/NBD model expects over the horizon",
+        "expected_value_per_purchase": "Gamma-Gamma expected spend of one purchase",
+        "predicted_clv": "expected_value_per_purchase x the discounted expected purchases",
+    },
+}
 
 
 def day_purchases(orders: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:

@@ -399,14 +399,15 @@ def _run_info(
     opts: Mapping[str, Any],
     config_name: str | None,
 ) -> list[tuple[str, Any]]:
+    """The workbook's run-info items, keyed by their label in crmkpi/labels.py."""
     return [
-        ("run id", run_id),
-        ("as of", as_of.isoformat()),
+        ("run_item", run_id),
+        ("as_of_date", as_of.isoformat()),
         ("crmkpi", __version__),
-        ("period", opts["period"]),
-        ("breakdowns", ", ".join(opts["by"])),
+        ("grain", opts["period"]),
+        ("dimensions", ", ".join(opts["by"])),
         ("engine", opts["engine"]),
-        ("config", config_name or "(none)"),
+        ("config", config_name),
     ]
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 import xlsxwriter
 
+from crmkpi.labels import DIMENSION_TITLES, FAMILY_TITLES, LABELS
 from crmkpi.metrics import REGISTRY
 from crmkpi.presentation import excel_format, title, units, wide
 from crmkpi.publish import OutputIOError
@@ -24,22 +25,6 @@ from crmkpi.publish import OutputIOError
 MAX_CELL_CHARS = 32_767
 MAX_SHEET_ROWS = 1_048_575  # Excel's 1,048,576 rows less the header row
 TRUNCATION_MARK = "…[truncated]"
-LABELS = {
-    "en": {
-        "summary": "Summary",
-        "dictionary": "Metrics",
-        "quality": "Data quality",
-        "run": "Run info",
-        "period": "Period",
-    },
-    "zh": {
-        "summary": "汇总",
-        "dictionary": "指标说明",
-        "quality": "数据质量",
-        "run": "运行信息",
-        "period": "期间",
-    },
-}
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
 
 
@@ -169,21 +154,31 @@ def write_workbook(
     """Write the workbook, with trend charts of the `headline` metrics; returns warnings (for
     example truncated cells)."""
     labels = LABELS[lang]
+    # English headers keep the dimension's own name, as kpis.csv's columns do
+    dimension = DIMENSION_TITLES[lang] if lang != "en" else {}
     unit_of = units(kpis)
     writer = _Writer(path, created, lang)
     grains = kpis["grain"].unique(maintain_order=True).to_list()
+    breakdowns = [g for g in grains if g != "total"]
+    keys = ["summary_sheet", *breakdowns, "metrics_sheet", "quality", "run_sheet"]
     wanted = [
-        labels["summary"],
-        *[g for g in grains if g != "total"],
-        labels["dictionary"],
+        labels["summary_sheet"],
+        *["+".join(dimension.get(d, d) for d in g.split("+")) for g in breakdowns],
+        labels["metrics_sheet"],
         labels["quality"],
-        labels["run"],
+        labels["run_sheet"],
     ]
-    names = dict(zip(wanted, sheet_names(wanted), strict=True))
+    names = dict(zip(keys, sheet_names(wanted), strict=True))
 
     total = kpis.filter(pl.col("grain") == "total")
     summary_table, metrics = wide(total, ["period", "period_start", "period_end", "partial_period"])
-    headers = [labels["period"], "start", "end", "partial", *[title(m, lang) for m in metrics]]
+    headers = [
+        labels["period"],
+        labels["start"],
+        labels["end"],
+        labels["partial_period"],
+        *[title(m, lang) for m in metrics],
+    ]
     formats = [
         None,
         None,
@@ -192,7 +187,7 @@ def write_workbook(
         *[writer.number(excel_format(m, unit_of[m])) for m in metrics],
     ]
     summary = writer.table(
-        names[labels["summary"]],
+        names["summary_sheet"],
         headers,
         summary_table.rows(),
         formats,
@@ -206,7 +201,11 @@ def write_workbook(
         dims = grain.split("+")
         part = kpis.filter(pl.col("grain") == grain)
         breakdown, metrics = wide(part, ["period", *dims])
-        headers = [labels["period"], *dims, *[title(m, lang) for m in metrics]]
+        headers = [
+            labels["period"],
+            *[dimension.get(d, d) for d in dims],
+            *[title(m, lang) for m in metrics],
+        ]
         formats = [None] * (1 + len(dims)) + [
             writer.number(excel_format(m, unit_of[m])) for m in metrics
         ]
@@ -223,29 +222,35 @@ def write_workbook(
             m.name,
             m.title_en,
             m.title_zh,
-            m.family,
+            FAMILY_TITLES[lang].get(m.family, m.family),
             m.unit,
             m.formula,
-            {True: "higher", False: "lower", None: ""}[m.higher_is_better],
+            {True: labels["higher"], False: labels["lower"], None: ""}[m.higher_is_better],
         )
         for m in REGISTRY.outputs()
     ]
     writer.table(
-        names[labels["dictionary"]],
-        ["metric", "title", "名称", "family", "unit", "formula", "better"],
+        names["metrics_sheet"],
+        [
+            labels[key]
+            for key in ("metric", "title_en", "title_zh", "family", "unit", "formula", "better")
+        ],
         dictionary,
         widths=[28, 30, 24, 12, 10, 80, 8],
     )
     quality_headers = [
-        "table",
-        "rows read",
-        "rows used",
-        "rows quarantined",
-        "footer rows",
-        "rows skipped",
-        "rows deduplicated",
-        "reject rate",
-        "quarantined by check",
+        labels[key]
+        for key in (
+            "table",
+            "rows_read",
+            "rows_used",
+            "rows_quarantined",
+            "footer_rows",
+            "rows_skipped",
+            "rows_deduplicated",
+            "reject_rate",
+            "by_check",
+        )
     ]
     quality_rows = [
         (
@@ -263,16 +268,22 @@ def write_workbook(
     ]
     count = writer.number("#,##0")
     writer.table(
-        names[labels["quality"]],
+        names["quality"],
         quality_headers,
         quality_rows,
         [None, count, count, count, count, count, count, writer.number("0.00%"), None],
         [18, 11, 11, 13, 11, 11, 13, 11, 60],
     )
     writer.table(
-        names[labels["run"]],
-        ["item", "value"],
-        [(k, v if isinstance(v, int | float) else str(v)) for k, v in run_info],
+        names["run_sheet"],
+        [labels["item"], labels["value"]],
+        [
+            (
+                labels.get(k, k),
+                labels["none"] if v is None else v if isinstance(v, int | float) else str(v),
+            )
+            for k, v in run_info
+        ],
         widths=[24, 80],
     )
     writer.book.close()

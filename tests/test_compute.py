@@ -35,7 +35,9 @@ from polars.testing import assert_frame_equal
 from typer.testing import CliRunner, Result
 
 from crmkpi import __version__
+from crmkpi.choices import DIMENSIONS
 from crmkpi.cli import app, main
+from crmkpi.labels import DIMENSION_TITLES, FAMILY_TITLES, LABELS
 from crmkpi.metrics import REGISTRY
 from crmkpi.run import stderr_progress
 from crmkpi.samples import write_sample_folder
@@ -381,7 +383,7 @@ def test_precedence_cli_over_environment_over_config_over_defaults(
 @pytest.mark.parametrize(
     ("run", "env", "args", "named"),
     [
-        ("", {}, ["--period", "fortnight"], "option --period"),
+        ("", {}, ["--fiscal-year-start", "13"], "option --fiscal-year-start"),
         ("", {"CRMKPI_PERIOD": "fortnight"}, [], "CRMKPI_PERIOD"),
         ('period = "fortnight"', {}, [], "crmkpi.toml run.period"),
         ("", {"CRMKPI_MAX_REJECT_RATE": "2"}, [], "CRMKPI_MAX_REJECT_RATE"),
@@ -604,10 +606,10 @@ def test_workbook_sheets_values_and_no_live_content(
         rows = frame.filter(pl.col("grain") == grain).select("period", *dims).unique()
         assert sheet.height == rows.height
     dictionary = book.load_sheet("Metrics").to_polars()
-    assert dictionary.columns[:3] == ["metric", "title", "名称"]
-    assert dictionary["metric"].to_list() == [m.name for m in REGISTRY.outputs()]
+    assert dictionary.columns[:3] == ["Metric", "title", "title (Chinese)"]
+    assert dictionary["Metric"].to_list() == [m.name for m in REGISTRY.outputs()]
     quality = book.load_sheet("Data quality").to_polars()
-    assert quality["table"].to_list() == list(TABLES)
+    assert quality["Table"].to_list() == list(TABLES)
     assert quality["rows read"].to_list() == [t["rows_read"] for t in hostile.manifest["tables"]]
     info = dict(book.load_sheet("Run info").to_polars().iter_rows())
     assert (info["run id"], info["as of"]) == (hostile.manifest["run_id"], AS_OF)
@@ -622,21 +624,6 @@ def test_workbook_sheets_values_and_no_live_content(
         assert any(n.startswith("xl/charts/chart") for n in archive.namelist())
         assert not any("hyperlink" in n for n in archive.namelist())
 
-    ok(invoke(str(clean), "--out", str(tmp_path / "zh"), "--lang", "zh", "--format", "xlsx"))
-    chinese = fastexcel.read_excel(tmp_path / "zh" / "kpis.xlsx")
-    assert chinese.sheet_names == [
-        "汇总",
-        "segment",
-        "rep",
-        "segment+rep",
-        "指标说明",
-        "数据质量",
-        "运行信息",
-    ]
-    header = chinese.load_sheet("汇总").to_polars().columns
-    assert header[0] == "期间" and REGISTRY["revenue"].title_zh in header
-    assert not (tmp_path / "zh" / "kpis.csv").exists()
-
 
 def test_sheet_names_are_sanitised_and_unique() -> None:
     wanted = ["a/b:c", "a?b*c", "[x]\\y", "z" * 40, "Z" * 40, "'quoted'", "Summary", "summary"]
@@ -645,6 +632,50 @@ def test_sheet_names_are_sanitised_and_unique() -> None:
     for name in names:
         assert 0 < len(name) <= 31 and not re.search(r"[\[\]:*?/\\]", name), name
     assert names[:3] == ["a_b_c", "a_b_c (2)", "_x__y"]
+
+
+def test_chinese_workbook_has_no_english_label_and_csv_keeps_its_columns(
+    clean: Path, tmp_path: Path
+) -> None:
+    """--lang zh: sheet names, headers, run-info items and dictionary labels are Chinese; the
+    tidy table's column names stay machine-readable."""
+    for lang in ("en", "zh"):
+        ok(
+            invoke(
+                str(clean), "--out", str(tmp_path / lang), "--lang", lang, "--format", "csv,xlsx"
+            )
+        )
+    zh, en = LABELS["zh"], LABELS["en"]
+    english = {
+        *en.values(),
+        *DIMENSION_TITLES["en"].values(),
+        *DIMENSIONS,
+        *FAMILY_TITLES["en"].values(),
+    }
+    english -= {*zh.values(), "crmkpi"}
+    book = fastexcel.read_excel(tmp_path / "zh" / "kpis.xlsx")
+    assert book.sheet_names == [
+        zh["summary_sheet"],
+        DIMENSION_TITLES["zh"]["segment"],
+        DIMENSION_TITLES["zh"]["rep"],
+        f"{DIMENSION_TITLES['zh']['segment']}+{DIMENSION_TITLES['zh']['rep']}",
+        zh["metrics_sheet"],
+        zh["quality"],
+        zh["run_sheet"],
+    ]
+    for name in book.sheet_names:
+        headers = book.load_sheet(name, dtypes="string").to_polars().columns
+        assert not english & set(headers), (name, english & set(headers))
+    summary = book.load_sheet(zh["summary_sheet"]).to_polars().columns
+    assert summary[:4] == [zh["period"], zh["start"], zh["end"], zh["partial_period"]]
+    assert REGISTRY["revenue"].title_zh in summary
+    info = book.load_sheet(zh["run_sheet"], dtypes="string").to_polars()
+    assert set(info[zh["item"]]) <= set(zh.values())
+    dictionary = book.load_sheet(zh["metrics_sheet"], dtypes="string").to_polars()
+    assert set(dictionary[zh["better"]].drop_nulls()) <= {zh["higher"], zh["lower"], ""}
+    assert set(dictionary[zh["family"]]) <= set(FAMILY_TITLES["zh"].values())
+    csv_header = {lang: pl.read_csv(tmp_path / lang / "kpis.csv").columns for lang in ("en", "zh")}
+    assert csv_header["zh"] == csv_header["en"] == KPI_COLUMNS
 
 
 def test_long_cells_in_a_profile_workbook_are_truncated_and_reported(tmp_path: Path) -> None:

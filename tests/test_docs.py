@@ -5,8 +5,9 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from crmkpi.cli import app
-from crmkpi.docs import update_readme
+from crmkpi.docs import toml_value, update_readme
 from crmkpi.metrics import REGISTRY
+from crmkpi.metrics.settings import SETTINGS
 from tests.conftest import REPO
 
 
@@ -42,3 +43,11 @@ def test_metrics_name_shows_one() -> None:
 def test_metrics_unknown_name_is_a_usage_error() -> None:
     result = CliRunner().invoke(app, ["metrics", "no_such_metric"])
     assert result.exit_code == 2
+
+
+def test_metrics_name_shows_each_setting_with_its_default() -> None:
+    metric = next(m for m in REGISTRY.outputs() if len(m.settings) > 1)
+    output = CliRunner().invoke(app, ["metrics", metric.name]).output
+    for name in metric.settings:
+        assert f"{name} = {toml_value(SETTINGS[name].default)} (" in output, name
+    assert "inactivity_days = 365 (" in CliRunner().invoke(app, ["metrics", "churn_rate"]).output

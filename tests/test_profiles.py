@@ -12,7 +12,7 @@ import pytest
 
 from crmkpi.calendar import Calendar
 from crmkpi.metrics.settings import resolve_settings
-from crmkpi.profiles import churn_risk, clv_forecast, cohorts, rfm, score
+from crmkpi.profiles import COLUMN_DOCS, churn_risk, clv_forecast, cohorts, rfm, score
 from crmkpi.views import customer_base
 
 AS_OF = dt.date(2024, 12, 31)
@@ -233,3 +233,20 @@ def test_clv_fits_by_segment_equal_fits_on_each_segment_alone() -> None:
         mine = forecast.table.filter(pl.col("fit_group") == group)
         assert mine["p_alive"].to_list() == alone.table["p_alive"].to_list()
         assert mine["predicted_clv"].to_list() == alone.table["predicted_clv"].to_list()
+
+
+def test_every_rfm_and_clv_forecast_column_is_documented() -> None:
+    """The README's column table (COLUMN_DOCS) names the columns the tables really have."""
+    table = _simulated_rfm(segments=True)
+    assert [c for c in COLUMN_DOCS["rfm"] if c in table.columns] == table.columns
+    assert set(COLUMN_DOCS["rfm"]) - set(table.columns) == {
+        "region",
+        "rep",
+    }  # only segment simulated
+    forecast = clv_forecast(table, resolve_settings({})).table
+    assert set(COLUMN_DOCS["clv_forecast"]) <= set(forecast.columns)
+    assert set(forecast.columns) - set(COLUMN_DOCS["clv_forecast"]) <= {
+        "customer_id",
+        "segment",
+        "fit_group",
+    }

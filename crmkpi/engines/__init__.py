@@ -10,9 +10,8 @@ from typing import Any, Protocol
 import narwhals as nw
 import polars as pl
 
+from crmkpi.choices import ENGINES
 from crmkpi.errors import ConfigError
-
-ENGINES = ("polars", "duckdb")
 
 
 class Engine(Protocol):

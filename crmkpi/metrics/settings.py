@@ -23,6 +23,8 @@ class Setting:
     doc: str
     check: Callable[[Any], bool]
     expected: str
+    # what docs/config.md shows as an example; None: the default
+    example: Any = None
 
 
 def _positive_int(value: Any) -> bool:
@@ -96,6 +98,7 @@ SETTINGS: dict[str, Setting] = {
             "fixed expected lifetime for CLV instead of 1 / churn rate",
             _positive_number_or_none,
             "a positive number of years",
+            example=5,
         ),
         Setting(
             "csat_satisfied_min",
@@ -168,6 +171,7 @@ SETTINGS: dict[str, Setting] = {
             "forecast horizon of clv_forecast in periods of clv_time_unit; None: one year",
             _positive_number_or_none,
             "a positive number of periods",
+            example=26,
         ),
         Setting(
             "clv_discount_rate",
@@ -196,6 +200,7 @@ SETTINGS: dict[str, Setting] = {
             "customer dimension with one CLV model fit per value (e.g. segment); None: one fit",
             lambda v: v is None or v in CLV_FIT_DIMENSIONS,
             f"one of {', '.join(CLV_FIT_DIMENSIONS)}",
+            example="segment",
         ),
         Setting(
             "rfm_segments",
@@ -203,6 +208,7 @@ SETTINGS: dict[str, Setting] = {
             "RFM segment rules (see the docs); None: the defaults",
             lambda v: v is None or isinstance(v, list),
             "a list of rules",
+            example=[{"name": "vip", "scores": {"r": [4, 5], "m": [5, 5]}}],
         ),
     )
 }
