@@ -69,7 +69,7 @@ extra = {{"rows": result.height}}
 # The CLV models alone: the orders are loaded and rfm is built before the clock starts; the
 # timed part fits BG/NBD and Gamma-Gamma and predicts every customer (clv_forecast).
 _CLV_SETUP = """
-from crmkpi.config import resolve_config
+from crmkpi.configure import resolve_config
 from crmkpi.load import load_all
 from crmkpi.metrics.settings import resolve_settings
 from crmkpi.profiles import clv_forecast, rfm

@@ -15,7 +15,8 @@ from typing import Any
 import polars as pl
 
 from crmkpi.calendar import Calendar
-from crmkpi.config import Config, Settings, resolve_config
+from crmkpi.config import Config, Settings
+from crmkpi.configure import resolve_config
 from crmkpi.engine import DEFAULT_DIMENSIONS, ComputeOptions, ComputeResult, compute
 from crmkpi.errors import ConfigError, InvalidDataError
 from crmkpi.load import LoadResult, load_all

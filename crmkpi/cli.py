@@ -130,7 +130,7 @@ def validate(
     """
 
     def run() -> int:
-        from crmkpi.config import resolve_config
+        from crmkpi.configure import resolve_config
         from crmkpi.load import load_all
         from crmkpi.metrics.settings import resolve_settings
         from crmkpi.options import resolve_run_options, settings_from_env
@@ -489,7 +489,7 @@ def clv_check(
     def run() -> None:
         from crmkpi.clv_check import holdout_check, write_check
         from crmkpi.clv_check import render_text as render_check
-        from crmkpi.config import resolve_config
+        from crmkpi.configure import resolve_config
         from crmkpi.load import load_all
         from crmkpi.metrics.settings import resolve_settings
         from crmkpi.options import settings_from_env

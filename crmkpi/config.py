@@ -568,18 +568,14 @@ def _settings(raw: Any) -> Settings:
 _TOP_KEYS = schema.TOP.names()
 
 
-def parse_config(document: Mapping[str, Any], path: Path | None) -> Config:
-    """Validate a parsed TOML document into a Config.
-
-    `preset = "NAME"` puts a shipped preset under the document (crmkpi/presets.py): the
-    document's own keys win, table by table and column by column.
-    """
+def parse_config(
+    document: Mapping[str, Any], path: Path | None, preset: PresetInfo | None = None
+) -> Config:
+    """Validate a parsed TOML document into a Config. A document naming a preset is resolved
+    first (crmkpi.configure.parse_document puts the preset under it); `preset` says which."""
     _unknown_keys(document, _TOP_KEYS, path.name if path else "config")
-    preset = None
     if "preset" in document:
-        from crmkpi.presets import apply_preset
-
-        document, preset = apply_preset(document)
+        raise ValueError("a document naming a preset goes through configure.parse_document")
     raw_input = document.get("input", {})
     _expect(raw_input, dict, "input", "a table")
     _unknown_keys(raw_input, _READ_KEYS | schema.INPUT.names(), "input")
@@ -614,11 +610,6 @@ def read_document(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
 
 
-def load_config(path: Path) -> Config:
-    """Read and validate a crmkpi.toml file."""
-    return parse_config(read_document(path), path)
-
-
 def discover_tables(folder: Path, default_read: ReadOptions) -> dict[str, TableConfig]:
     """Without a mapping: files named after canonical tables (`deals.csv`, `orders.parquet`)."""
     tables = {}
@@ -629,54 +620,6 @@ def discover_tables(folder: Path, default_read: ReadOptions) -> dict[str, TableC
         if matches:
             tables[name] = TableConfig(name, tuple(matches), default_read, required=False)
     return tables
-
-
-def resolve_config(
-    input_path: Path | None, config_path: Path | None, preset: str | None = None
-) -> tuple[Config, Path]:
-    """Find the config and the input folder by the documented rules.
-
-    The input folder is the one given on the command line, else `[input] dir`, else the config
-    file's folder (else the current folder). The config is `--config`, else `<input>/crmkpi.toml`
-    when it exists, else none (canonical file names and headers).
-
-    `preset` (`--preset`) names a shipped mapping put under the config (it wins over the file's
-    own `preset = ...`); "auto" picks the preset whose exports the folder holds (exit 78 when
-    none fits).
-    """
-    if config_path is None and input_path is not None:
-        candidate = input_path / CONFIG_FILE_NAME
-        config_path = candidate if candidate.is_file() else None
-    document = read_document(config_path) if config_path is not None else {}
-    folder = (
-        input_path
-        or _input_dir(document, config_path)
-        or (config_path.parent if config_path else Path("."))
-    )
-    if preset is not None:
-        document = {**document, "preset": preset}
-    if document.get("preset") == "auto":
-        from crmkpi.presets import detect_preset, list_presets
-
-        detected = detect_preset(folder)
-        if detected is None:
-            raise ConfigError(
-                f"preset: no preset ({', '.join(list_presets())}) recognises the exports in "
-                f"{folder}; name one, or map the files yourself (crmkpi init)"
-            )
-        document = {**document, "preset": detected}
-    config = parse_config(document, config_path)
-    if not config.tables:
-        config = replace(config, tables=discover_tables(folder, config.default_read))
-    return config, folder
-
-
-def _input_dir(document: Mapping[str, Any], config_path: Path | None) -> Path | None:
-    """`[input] dir` of a raw document (parse_config checks its type)."""
-    raw_input = document.get("input")
-    if isinstance(raw_input, dict) and isinstance(raw_input.get("dir"), str):
-        return (config_path.parent if config_path else Path.cwd()) / raw_input["dir"]
-    return None
 
 
 def check_validation_enabled() -> None:

@@ -624,13 +624,13 @@ def _check(proposal: _Proposal, folder: Path, paths: list[Path]) -> None:
     """Validate the proposal as `crmkpi validate` does, on a sample; a column that would
     quarantine more rows than the reject limit allows is left out when the table does without
     it, and whatever still fails is said above the section."""
-    from crmkpi.config import parse_config
+    from crmkpi.configure import parse_document
     from crmkpi.load import load_table
     from crmkpi.validate import describe_check
 
     for _ in range(len(proposal.section["columns"])):
         try:
-            config = parse_config(_document([proposal]), None)
+            config = parse_document(_document([proposal]), None)
             loaded = load_table(
                 config.tables[proposal.table], config, folder, paths[:SAMPLE_FILES],
                 sample_rows=SAMPLE_ROWS,

@@ -165,7 +165,8 @@ def apply_preset(document: Mapping[str, Any]) -> tuple[dict[str, Any], PresetInf
 
 def preset_config(name: str) -> Config:
     """A preset on its own, validated."""
-    return parse_config({"preset": name}, None)
+    merged, info = apply_preset({"preset": name})
+    return parse_config(merged, None, info)
 
 
 # --- detection ----------------------------------------------------------------------------------

@@ -19,7 +19,8 @@ import polars as pl
 
 from crmkpi import __version__
 from crmkpi.api import options_for
-from crmkpi.config import Config, resolve_config
+from crmkpi.config import Config
+from crmkpi.configure import resolve_config
 from crmkpi.engine import ComputeResult, compute
 from crmkpi.errors import (
     EXIT_INVALID_DATA,

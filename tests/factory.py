@@ -16,7 +16,8 @@ from typing import Any
 
 import polars as pl
 
-from crmkpi.config import Config, parse_config
+from crmkpi.config import Config
+from crmkpi.configure import parse_document
 from crmkpi.load import LoadResult, load_all
 
 # --- the clean sample ---------------------------------------------------------------------------
@@ -127,7 +128,7 @@ def config_doc(tables: Mapping[str, Any] | None = None, **top: Any) -> dict[str,
 
 
 def make_config(folder: Path, doc: Mapping[str, Any] | None = None) -> Config:
-    return parse_config(doc if doc is not None else config_doc(), folder / "crmkpi.toml")
+    return parse_document(doc if doc is not None else config_doc(), folder / "crmkpi.toml")
 
 
 def load(folder: Path, doc: Mapping[str, Any] | None = None) -> LoadResult:

@@ -459,7 +459,7 @@ def test_huge_amount_in_parquet_is_quarantined_not_a_compute_error(exports: Path
 
 
 def _load(exports: Path) -> Any:
-    from crmkpi.config import resolve_config
+    from crmkpi.configure import resolve_config
     from crmkpi.load import load_all
 
     config, folder = resolve_config(exports, None)

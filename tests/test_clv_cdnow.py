@@ -21,7 +21,7 @@ from statistics import fmean
 import pytest
 
 from crmkpi.clv_check import holdout_check
-from crmkpi.config import resolve_config
+from crmkpi.configure import resolve_config
 from crmkpi.load import load_all
 from crmkpi.metrics.settings import resolve_settings
 from crmkpi.profiles import clv_forecast, rfm

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from crmkpi.cli import app
 from crmkpi.clv_check import holdout_check
-from crmkpi.config import resolve_config
+from crmkpi.configure import resolve_config
 from crmkpi.load import load_all
 from crmkpi.metrics.settings import resolve_settings
 from crmkpi.samples import write_sample_folder

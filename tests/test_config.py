@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from crmkpi.config import ConfigError, load_config, parse_config, resolve_config
+from crmkpi.config import ConfigError, parse_config
+from crmkpi.configure import load_config, resolve_config
 from crmkpi.errors import EXIT_BAD_CONFIG
 from tests import factory as fx
 

@@ -8,8 +8,8 @@ import tomllib
 import pytest
 
 from crmkpi import config, config_schema
-from crmkpi.config import parse_config
 from crmkpi.config_schema import SECTIONS, Key, Section
+from crmkpi.configure import parse_document
 from crmkpi.docs import config_markdown, toml_value
 from crmkpi.errors import ConfigError
 from crmkpi.metrics.settings import SETTINGS, resolve_settings
@@ -55,7 +55,7 @@ def test_keys_documented_but_not_read_yet_are_refused() -> None:
 
 def _load(section: Section, key: Key) -> config.Config:
     document = tomllib.loads((key.context or section.context) + key.example + "\n")
-    return parse_config(document, None)
+    return parse_document(document, None)
 
 
 @pytest.mark.parametrize(

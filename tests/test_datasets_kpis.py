@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 from crmkpi.api import options_for
 from crmkpi.calendar import Calendar
 from crmkpi.cli import app
-from crmkpi.config import resolve_config
+from crmkpi.configure import resolve_config
 from crmkpi.engine import compute
 from crmkpi.load import LoadResult, load_all
 from crmkpi.metrics.settings import resolve_settings

@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from crmkpi.config import resolve_config
+from crmkpi.configure import resolve_config
 from crmkpi.load import LoadResult, load_all
 from tests.conftest import REPO
 

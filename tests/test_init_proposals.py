@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from crmkpi import init
 from crmkpi.cli import app
-from crmkpi.config import load_config
+from crmkpi.configure import load_config
 from crmkpi.load import load_all
 from tests.factory import write_csv
 from tests.shapes import (

@@ -19,7 +19,8 @@ from typer.testing import CliRunner
 
 from crmkpi.api import options_for
 from crmkpi.cli import app
-from crmkpi.config import ConfigError, parse_config, resolve_config
+from crmkpi.config import ConfigError
+from crmkpi.configure import parse_document, resolve_config
 from crmkpi.engine import compute
 from crmkpi.errors import EXIT_INVALID_DATA, FileRejectedError, InputMissingError
 from crmkpi.init import starter_config
@@ -99,7 +100,7 @@ def test_the_presets_are_shipped_and_valid() -> None:
 
 def test_an_unknown_preset_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="unknown preset 'pipedrive'; the presets are fxiaoke"):
-        parse_config({"preset": "pipedrive"}, None)
+        parse_document({"preset": "pipedrive"}, None)
 
 
 def test_the_docs_are_generated_from_the_presets_and_registry() -> None:
@@ -406,7 +407,7 @@ def test_wukong_cash_revenue_by_disabling_the_contract_layouts(tmp_path: Path) -
     off = {"enabled": False}
     layouts = {"contracts_v11": off, "contracts_v9": off}
     document = {"preset": "wukong", "tables": {"orders": {"layouts": layouts}}}
-    config = parse_config(document, tmp_path / "crmkpi.toml")
+    config = parse_document(document, tmp_path / "crmkpi.toml")
     result = load_all(config, tmp_path)
     assert not result.failures
     assert result.layouts["orders"] == "receivables_v11"
@@ -652,7 +653,7 @@ def test_first_of_and_currency_column(tmp_path: Path) -> None:
 def test_new_config_keys_are_validated() -> None:
     def error(table: dict[str, Any]) -> str:
         with pytest.raises(ConfigError) as caught:
-            parse_config({"tables": {"deals": table}}, None)
+            parse_document({"tables": {"deals": table}}, None)
         return str(caught.value)
 
     base = {"file": "*", "columns": {"deal_id": "Id"}}

@@ -475,7 +475,7 @@ def test_timestamps_are_whole_seconds(tiny: dict[str, pl.DataFrame]) -> None:
 def test_loader_recovers_the_clean_tables(mixed: Path, tiny: dict[str, pl.DataFrame]) -> None:
     """Read -> map -> parse -> validate of the mixed folder gives back exactly the clean frames
     and quarantines exactly the documented bad rows."""
-    from crmkpi.config import load_config
+    from crmkpi.configure import load_config
     from crmkpi.load import load_all
 
     result = load_all(load_config(mixed / "crmkpi.toml"), mixed)
