@@ -301,6 +301,16 @@ def _distinct(value: nw.Expr) -> nw.Expr:
     return value.n_unique() - (value.null_count() > 0).cast(nw.Int64)
 
 
+def _left_join(
+    left: nw.LazyFrame[Any], right: nw.LazyFrame[Any], on: Sequence[str]
+) -> nw.LazyFrame[Any]:
+    """`left.join(right, on, how="left")` through plain key names: SQLFrame (4.10) cannot
+    join on a name that needs quoting, such as the grain keys `dim:segment`."""
+    plain = {key: f"__key{i}" for i, key in enumerate(on)}
+    joined = left.rename(plain).join(right.rename(plain), on=list(plain.values()), how="left")
+    return joined.rename({v: k for k, v in plain.items()})
+
+
 def _part_columns(metric: Simple) -> list[str]:
     """The columns `_aggregates` names for a metric."""
     if metric.agg == "mean":
@@ -543,10 +553,8 @@ class _Computation:
             facts = self._facts(self.sources[metric.table], metric.anchor, columns, grain)
             present = facts.filter(condition).select(*grain.keys, metric.entity).unique()
         earlier = present.with_columns((nw.col(KEY) + 1).alias(KEY), nw.lit(1).alias("__was"))
-        both = earlier.join(
-            present.with_columns(nw.lit(1).alias("__is")),
-            on=[*grain.keys, metric.entity],
-            how="left",
+        both = _left_join(
+            earlier, present.with_columns(nw.lit(1).alias("__is")), [*grain.keys, metric.entity]
         )
         counted = both.group_by(grain.keys).agg(
             nw.col("__is").fill_null(0).sum().alias(metric.name + _NUM),
