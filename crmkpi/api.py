@@ -52,6 +52,7 @@ def options_for(
     settings: Mapping[str, Any] | None = None,
     engine: str = "polars",
     fiscal_year_start: int | None = None,
+    spark_master: str | None = None,
 ) -> ComputeOptions:
     """ComputeOptions from a config's [settings] overlaid with explicit arguments."""
     merged = dict(config.settings.metric_settings) if config else {}
@@ -69,6 +70,7 @@ def options_for(
         metrics=tuple(metrics) if metrics else None,
         settings=merged,
         engine=engine,
+        spark_master=spark_master,
     )
 
 

@@ -274,7 +274,17 @@ def compute(
     config: ConfigOpt = None,
     preset: PresetOpt = None,
     engine: Annotated[
-        str | None, typer.Option(help="polars or duckdb (optional extra). [default: polars]")
+        str | None,
+        typer.Option(
+            help="polars, duckdb or spark (optional extras), or sqlframe. [default: polars]"
+        ),
+    ] = None,
+    spark_master: Annotated[
+        str | None,
+        typer.Option(
+            help="Spark master of --engine spark (local[4], spark://host:7077, yarn). "
+            "[default: the active session, else local[*]]"
+        ),
     ] = None,
     fiscal_year_start: Annotated[
         int | None, typer.Option(help="First month of the fiscal year, 1-12. [default: 1]")
@@ -352,6 +362,7 @@ def compute(
         "metrics": [m for item in metric or [] for m in item.split(",") if m] or None,
         "as_of": as_of,
         "engine": engine,
+        "spark_master": spark_master,
         "fiscal_year_start": fiscal_year_start,
         "strict": strict,
         "max_reject_rate": max_reject_rate,

@@ -73,6 +73,7 @@ class ComputeOptions:
     metrics: tuple[str, ...] | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)
     engine: str = "polars"
+    spark_master: str | None = None  # engine spark only
 
 
 @dataclass
@@ -995,9 +996,8 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
     columns = {name: frozenset(source.frame.columns) for name, source in sources.items()}
     ctx = Context(settings, as_of, _periods_per_year(options.calendar, periods), columns)
     planned = [REGISTRY[n] for n in names]
-    run = _Computation(
-        sources, engine_named(options.engine), calendar, ctx, options.dimensions, planned
-    )
+    backend = engine_named(options.engine, options.spark_master)
+    run = _Computation(sources, backend, calendar, ctx, options.dimensions, planned)
     periods = periods.with_columns(
         ((pl.col("period_end") - pl.col("period_start")).dt.total_days() + 1)
         .cast(pl.Float64)

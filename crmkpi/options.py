@@ -111,6 +111,12 @@ RUN_OPTIONS: dict[str, RunOption] = {
         RunOption("metrics", None, _words, "metrics to compute (default all)"),
         RunOption("as_of", None, _date, "cut-off date (default: the latest date in the data)"),
         RunOption("engine", "polars", _choice(ENGINES), "compute engine"),
+        RunOption(
+            "spark_master",
+            None,
+            str,
+            "Spark master of engine spark (default: the active session, else local[*])",
+        ),
         RunOption("fiscal_year_start", None, _month, "first month of the fiscal year"),
         RunOption("strict", False, _bool, "fail on any quarantined row"),
         RunOption(

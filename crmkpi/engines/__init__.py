@@ -12,7 +12,7 @@ import polars as pl
 
 from crmkpi.errors import ConfigError
 
-ENGINES = ("polars", "duckdb")
+ENGINES = ("polars", "duckdb", "spark", "sqlframe")
 
 
 class Engine(Protocol):
@@ -29,8 +29,9 @@ class Engine(Protocol):
         ...
 
 
-def engine_named(name: str) -> Engine:
-    """The engine for `--engine NAME`; optional engines explain the extra they need."""
+def engine_named(name: str, spark_master: str | None = None) -> Engine:
+    """The engine for `--engine NAME`; optional engines explain the extra they need.
+    `spark_master` is for spark only (None: the active session, else local[*])."""
     if name == "polars":
         from crmkpi.engines.polars import PolarsEngine
 
@@ -46,7 +47,7 @@ def engine_named(name: str) -> Engine:
     if name == "spark":
         from crmkpi.engines.spark import SparkEngine
 
-        return SparkEngine()
+        return SparkEngine(spark_master)
     raise ConfigError(f"engine: {name!r} is not one of {', '.join(ENGINES)}")
 
 
