@@ -15,31 +15,34 @@ from crmkpi.engines import arrow_of, collect_spark_like
 from crmkpi.errors import ConfigError
 
 
+# SQLFrame's session is one per process and keeps the connection it was first given, so the
+# uploaded tables are named uniquely in the process, not per engine.
+_TABLE_NUMBERS = itertools.count()
+
+
 class SQLFrameEngine:
     name = "sqlframe"
 
     def __init__(self) -> None:
         try:
-            import duckdb
             from sqlframe.duckdb import DuckDBSession
         except ImportError as exc:
             raise ConfigError(
                 "engine sqlframe needs the packages sqlframe and duckdb: "
                 "pip install 'sqlframe[duckdb]' duckdb"
             ) from exc
-        self._connection = duckdb.connect()
-        self._session = DuckDBSession(conn=self._connection)
-        self._names = itertools.count()
+        self._session = DuckDBSession()
 
     def lazy(self, frame: pl.DataFrame) -> nw.LazyFrame[Any]:
         # SQLFrame reads a table's columns from the catalogue, which an Arrow view registered
         # on the connection is not part of: the frame becomes a table of the in-memory database.
-        name = f"crmkpi_input_{next(self._names)}"
-        self._connection.register("crmkpi_upload", arrow_of(frame))
+        name = f"crmkpi_input_{next(_TABLE_NUMBERS)}"
+        connection = self._session._conn
+        connection.register("crmkpi_upload", arrow_of(frame))
         try:
-            self._connection.execute(f"CREATE TABLE {name} AS SELECT * FROM crmkpi_upload")
+            connection.execute(f"CREATE TABLE {name} AS SELECT * FROM crmkpi_upload")
         finally:
-            self._connection.unregister("crmkpi_upload")
+            connection.unregister("crmkpi_upload")
         return nw.from_native(self._session.read.table(name))
 
     def collect_all(self, plans: Sequence[nw.LazyFrame[Any]]) -> list[pl.DataFrame]:
