@@ -14,7 +14,6 @@ import polars as pl
 from crmkpi.engines import arrow_of, collect_spark_like
 from crmkpi.errors import ConfigError
 
-
 # SQLFrame's session is one per process and keeps the connection it was first given, so the
 # uploaded tables are named uniquely in the process, not per engine.
 _TABLE_NUMBERS = itertools.count()
