@@ -55,9 +55,13 @@ docs: install
 	$(BIN)/python -m crmkpi.docs README.md
 
 # A measurement, not a test: SCALE=small|medium|large (medium takes a few minutes).
+# ENGINE=spark (or duckdb, sqlframe): that engine end to end against Polars instead, into
+# benchmarks/results-ENGINE.md; FORMATS=parquet to measure one input format.
 SCALE ?= medium
+ENGINE ?= polars
+FORMATS ?= parquet,csv
 bench: install
-	$(BIN)/python benchmarks/bench.py --scale $(SCALE)
+	$(BIN)/python benchmarks/bench.py --scale $(SCALE) --engine $(ENGINE) --formats $(FORMATS)
 
 # A longer search of the generated attacks than `make check` runs (FUZZ_EXAMPLES per test).
 FUZZ_EXAMPLES ?= 500

@@ -128,3 +128,29 @@ def test_bad_inputs_fail_and_quarantine_alike_on_spark_and_polars(
         assert polars_summary["rows_rejected"] == 1
         reasons = pl.read_csv(folder.parent / f"out-{folder.name}-spark/rejected/orders.csv")
         assert reasons.height == 1
+
+
+def test_spark_submit_runs_compute_on_the_active_session(
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The spark-submit entry point is `crmkpi compute ... --engine spark` on the job's session."""
+    from crmkpi import spark_submit
+
+    assert spark_submit.compute_arguments(["in", "--engine=polars"]) == [
+        "compute",
+        "in",
+        "--engine=polars",
+    ]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    with (folder / "orders.csv").open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([ORDERS, *GOOD])
+    for name in [n for n in os.environ if n.startswith("CRMKPI_")]:
+        monkeypatch.delenv(name)
+    out = tmp_path / "out"
+    args = [str(folder), "--out", str(out), "--format", "csv", "--metrics", "revenue", "-q"]
+    with pytest.raises(SystemExit) as ended:
+        spark_submit.main(args)
+    assert ended.value.code == 0
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["options"]["engine"] == "spark"
