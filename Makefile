@@ -15,11 +15,13 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-# Debian packages outside pip: Noto Sans CJK for the report's Chinese text and charts, and
-# Chromium for the headless-browser test and `make screenshot` (their tests skip without it).
-SYSTEM_PACKAGES := chromium fonts-noto-cjk
+# Debian packages outside pip: Noto Sans CJK for the report's Chinese text and charts,
+# Chromium for the headless-browser test and `make screenshot`, and a Java 17 runtime for
+# PySpark 4.3 (`--engine spark` and its agreement test); their tests skip without them.
+SYSTEM_PACKAGES := chromium fonts-noto-cjk openjdk-17-jre-headless
 system-deps:
-	@if command -v chromium >/dev/null && fc-list ':lang=zh' family | grep -q 'Noto Sans CJK'; then \
+	@if command -v chromium >/dev/null && fc-list ':lang=zh' family | grep -q 'Noto Sans CJK' \
+		&& command -v java >/dev/null; then \
 		echo "system packages present: $(SYSTEM_PACKAGES)"; \
 	else \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
@@ -53,9 +55,13 @@ docs: install
 	$(BIN)/python -m crmkpi.docs README.md docs/config.md
 
 # A measurement, not a test: SCALE=small|medium|large (medium takes a few minutes).
+# ENGINE=spark (or duckdb, sqlframe): that engine end to end against Polars instead, into
+# benchmarks/results-ENGINE.md; FORMATS=parquet to measure one input format.
 SCALE ?= medium
+ENGINE ?= polars
+FORMATS ?= parquet,csv
 bench: install
-	$(BIN)/python benchmarks/bench.py --scale $(SCALE)
+	$(BIN)/python benchmarks/bench.py --scale $(SCALE) --engine $(ENGINE) --formats $(FORMATS)
 
 # A longer search of the generated attacks than `make check` runs (FUZZ_EXAMPLES per test).
 FUZZ_EXAMPLES ?= 500

@@ -6,6 +6,9 @@ implementations are asserted equal before any timing is reported. This is a meas
 test: nothing here fails on a timing.
 
     python benchmarks/bench.py --scale medium [--formats parquet,csv] [--out benchmarks]
+
+With `--engine spark` (or duckdb, sqlframe) it measures instead crmkpi end to end on that
+engine against Polars, on the same files, into results-<engine>.md and .json.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ extra = {"rows": sum(f.height for f in frames.values()),
 _END_TO_END_SETUP = "from crmkpi.run import execute"
 _END_TO_END = """
 summary = execute(folder, None, {{"out": {out!r}, "format": ["csv", "parquet"],
-                  "period": "quarter", "by": ["segment", "rep"]}}, {{}})
+                  "period": "quarter", "by": ["segment", "rep"], "engine": {engine!r}}}, {{}})
 manifest = json.loads((Path({out!r}) / "manifest.json").read_text())
 extra = {{"stages": manifest["timings_seconds"], "metrics": summary.metrics_computed}}
 """
@@ -131,7 +134,9 @@ def run_format(scale: str, fmt: str, work: Path) -> dict[str, Any]:
     folder, generated = ensure_data(scale, fmt)
     out = work / f"out-{fmt}"
     floor = _child(_FLOOR_SETUP, _FLOOR, folder, fmt)
-    end_to_end = _child(_END_TO_END_SETUP, _END_TO_END.format(out=str(out)), folder, fmt)
+    end_to_end = _child(
+        _END_TO_END_SETUP, _END_TO_END.format(out=str(out), engine="polars"), folder, fmt
+    )
     clv = _child(_CLV_SETUP, _CLV, folder, fmt)
     subset: dict[str, Any] = {}
     results = {}
@@ -173,6 +178,80 @@ def run_format(scale: str, fmt: str, work: Path) -> dict[str, Any]:
             "validation_share_of_total": round(stages.get("load", 0.0) / total, 3),
         },
     }
+
+
+# A Spark session is started before the clock (its JVM start is reported on its own), and the
+# run takes it as the active session.
+_ENGINE_SETUP = """
+from crmkpi.run import execute
+session_start = time.perf_counter()
+if {engine!r} == "spark":
+    from crmkpi.engines.spark import spark_session
+    spark_session()
+session_seconds = time.perf_counter() - session_start
+"""
+_ENGINE_END_TO_END = _END_TO_END.replace(
+    "extra = {{", "extra = {{'session_seconds': session_seconds, "
+)
+
+
+def run_engine(scale: str, fmt: str, work: Path, engine: str) -> dict[str, Any]:
+    """crmkpi end to end on `engine` and on Polars, the same files, the KPI tables compared."""
+    import polars as pl
+
+    folder, generated = ensure_data(scale, fmt)
+    runs: dict[str, dict[str, Any]] = {}
+    for name in ("polars", engine):
+        out = work / f"out-{fmt}-{name}"
+        runs[name] = _child(
+            _ENGINE_SETUP.format(engine=name),
+            _ENGINE_END_TO_END.format(out=str(out), engine=name),
+            folder,
+            fmt,
+        )
+    from polars.testing import assert_frame_equal
+
+    first, other = (pl.read_parquet(work / f"out-{fmt}-{n}" / "kpis.parquet") for n in runs)
+    try:  # the agreement tests' tolerance: medians and float sums may differ in the last bits
+        assert_frame_equal(first, other, abs_tol=1e-9, rel_tol=1e-9)
+        close = True
+    except AssertionError:
+        close = False
+    return {
+        "data": str(folder.relative_to(REPO)) if folder.is_relative_to(REPO) else str(folder),
+        "generated_seconds": generated,
+        "runs": runs,
+        "kpis_identical": first.equals(other),
+        "kpis_equal": close,
+        "ratio_vs_polars": round(runs[engine]["seconds"] / runs["polars"]["seconds"], 2),
+    }
+
+
+def render_engine_markdown(report: dict[str, Any]) -> str:
+    engine = report["engine"]
+    lines = [
+        f"# crmkpi end to end on {engine} against Polars ({report['scale']})",
+        "",
+        f"Machine: {report['machine']['cpus']} CPUs, Python {report['machine']['python']}",
+        "",
+        "| inputs | polars (s) | " + engine + " (s) | ratio | session start (s) | "
+        "KPIs equal (1e-9) |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for fmt, result in report["formats"].items():
+        polars_run, other = result["runs"]["polars"], result["runs"][engine]
+        lines.append(
+            f"| {fmt} | {polars_run['seconds']:.2f} | {other['seconds']:.2f} | "
+            f"{result['ratio_vs_polars']} | {other['session_seconds']:.2f} | "
+            f"{'yes' if result['kpis_equal'] else 'no (see results-' + engine + '.json)'} |"
+        )
+    lines += [
+        "",
+        "Session start is outside the timed run. Loading, validation, views and profiles are "
+        "Polars on the driver for every engine; only the aggregations run on the engine.",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def machine() -> dict[str, Any]:
@@ -235,8 +314,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--scale", default="medium")
     parser.add_argument("--formats", default="parquet,csv")
     parser.add_argument("--out", type=Path, default=HERE)
+    parser.add_argument("--engine", default="polars")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO))
+    if args.engine != "polars":
+        return engine_main(args)
     report: dict[str, Any] = {"scale": args.scale, "machine": machine(), "formats": {}}
     with tempfile.TemporaryDirectory(prefix="crmkpi-bench-") as work:
         for fmt in args.formats.split(","):
@@ -245,6 +327,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     (args.out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
     (args.out / "results.md").write_text(render_markdown(report))
     print(render_markdown(report))
+    return report
+
+
+def engine_main(args: argparse.Namespace) -> dict[str, Any]:
+    report: dict[str, Any] = {
+        "scale": args.scale,
+        "engine": args.engine,
+        "machine": machine(),
+        "formats": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="crmkpi-bench-") as work:
+        for fmt in args.formats.split(","):
+            report["formats"][fmt] = run_engine(args.scale, fmt, Path(work), args.engine)
+    args.out.mkdir(parents=True, exist_ok=True)
+    name = f"results-{args.engine}"
+    (args.out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.out / f"{name}.md").write_text(render_engine_markdown(report))
+    print(render_engine_markdown(report))
     return report
 
 

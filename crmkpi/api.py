@@ -54,6 +54,7 @@ def options_for(
     engine: str = "polars",
     fiscal_year_start: int | None = None,
     explain: bool = False,
+    spark_master: str | None = None,
 ) -> ComputeOptions:
     """ComputeOptions from a config's [settings] overlaid with explicit arguments."""
     merged = dict(config.settings.metric_settings) if config else {}
@@ -72,6 +73,7 @@ def options_for(
         settings=merged,
         engine=engine,
         explain=explain,
+        spark_master=spark_master,
     )
 
 

@@ -17,7 +17,7 @@ DIMENSIONS = (
     "campaign",
 )
 DEFAULT_DIMENSIONS = ("segment", "rep")
-ENGINES = ("polars", "duckdb")
+ENGINES = ("polars", "duckdb", "spark", "sqlframe")
 FORMATS = ("csv", "parquet", "xlsx", "html")
 LANGUAGES = ("en", "zh")
 LOG_FORMATS = ("text", "json")

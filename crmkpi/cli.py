@@ -306,7 +306,17 @@ def compute(
     preset: PresetOpt = None,
     engine: Annotated[
         Engine | None,
-        typer.Option(help=f"{' or '.join(ENGINES)} (optional extra). [default: polars]"),
+        typer.Option(
+            help=f"{', '.join(ENGINES)}: duckdb and spark need their optional extras, spark a "
+            "Java 17 runtime. [default: polars]"
+        ),
+    ] = None,
+    spark_master: Annotated[
+        str | None,
+        typer.Option(
+            help="Spark master of --engine spark (local[4], spark://host:7077, yarn). "
+            "[default: the active session, else local[*]]"
+        ),
     ] = None,
     explain: Annotated[
         bool,
@@ -396,6 +406,7 @@ def compute(
         "metrics": [m for item in metric or [] for m in item.split(",") if m] or None,
         "as_of": as_of,
         "engine": engine,
+        "spark_master": spark_master,
         "fiscal_year_start": fiscal_year_start,
         "strict": strict,
         "max_reject_rate": max_reject_rate,

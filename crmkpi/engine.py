@@ -64,6 +64,7 @@ class ComputeOptions:
     settings: Mapping[str, Any] = field(default_factory=dict)
     engine: str = "polars"
     explain: bool = False  # plan only: `ComputeResult.plan` says what would run, nothing runs
+    spark_master: str | None = None  # engine spark only
 
 
 @dataclass
@@ -441,7 +442,7 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
             needed.setdefault(table, set()).update(read)
     if "rep_adoption" in needed:  # its reps own deals or customers
         needed.setdefault("customer_base", set())
-    engine = engine_named(options.engine)
+    engine = engine_named(options.engine, options.spark_master)
     prepared = prepare_sources(tables, as_of, settings, options.dimensions, engine, needed)
     sources, frames = prepared.sources, prepared.frames
     churn_source, forecast = prepared.churn_source, prepared.forecast

@@ -150,6 +150,14 @@ RUN_OPTIONS: dict[str, RunOption] = {
             "engine", "polars", _choice(ENGINES), "compute engine", _listed(ENGINES), "duckdb"
         ),
         RunOption(
+            "spark_master",
+            None,
+            str,
+            "Spark master of engine spark (default: the active session, else local[*])",
+            "string (a Spark master URL)",
+            "local[4]",
+        ),
+        RunOption(
             "fiscal_year_start",
             None,
             _month,

@@ -67,7 +67,7 @@ class Source:
 
     name: str
     frame: nw.LazyFrame[Any]
-    schema: Mapping[str, Any]
+    schema: Mapping[str, pl.DataType]  # the Polars types of its columns
     dimensions: set[str]
 
 
@@ -103,6 +103,9 @@ def resolve_dimensions(
     columns: dict[str, nw.Expr] = {}
     from_customers = dict(customer_columns or {})
     lazy = engine.lazy(frame)
+    # the schema follows from the inputs' own: no engine is asked (a Spark-like one would
+    # have to analyse the plan)
+    schema: dict[str, Any] = dict(frame.schema)
     for dimension in wanted:
         own = _dimension_column(dimension, frame.columns, name)
         if own is not None:
@@ -126,6 +129,7 @@ def resolve_dimensions(
         ):
             teams = reps.select("rep", pl.col("team").alias("__team"))
             lazy = lazy.join(engine.lazy(teams), on="rep", how="left")
+            schema["__team"] = teams.schema["__team"]
             columns[dimension] = nw.col("__team")
             supplied.add(dimension)
     if from_customers and customers is not None and "customer_id" in frame.columns:
@@ -136,8 +140,12 @@ def resolve_dimensions(
     lazy = lazy.with_columns(
         e.cast(nw.String).fill_null(NONE_LABEL).alias(f"dim:{d}") for d, e in columns.items()
     )
-    lazy = lazy.drop([c for c in lazy.collect_schema().names() if c.startswith("__")])
-    return Source(name, lazy, dict(lazy.collect_schema()), supplied)
+    if customers is not None and "customer_id" in frame.columns:
+        schema.update({new: customers.schema[c] for new, c in from_customers.items()})
+    schema.update({f"dim:{d}": pl.String for d in columns})
+    helpers = [c for c in schema if c.startswith("__")]
+    lazy = lazy.drop(helpers)
+    return Source(name, lazy, {c: t for c, t in schema.items() if c not in helpers}, supplied)
 
 
 def present(declared: Collection[str], columns: Collection[str]) -> list[str]:
@@ -147,8 +155,18 @@ def present(declared: Collection[str], columns: Collection[str]) -> list[str]:
 
 
 def _date(source: Source, column: str) -> nw.Expr:
-    is_datetime = isinstance(source.schema[column], nw.Datetime)
+    is_datetime = isinstance(source.schema[column], pl.Datetime)
     return nw.col(column).dt.date() if is_datetime else nw.col(column)
+
+
+def _left_join(
+    left: nw.LazyFrame[Any], right: nw.LazyFrame[Any], on: Sequence[str]
+) -> nw.LazyFrame[Any]:
+    """`left.join(right, on, how="left")` through plain key names: SQLFrame (4.10) cannot
+    join on a name that needs quoting, such as the grain keys `dim:segment`."""
+    plain = {key: f"__key{i}" for i, key in enumerate(on)}
+    joined = left.rename(plain).join(right.rename(plain), on=list(plain.values()), how="left")
+    return joined.rename({v: k for k, v in plain.items()})
 
 
 # --- the plan -----------------------------------------------------------------------------------
@@ -286,10 +304,8 @@ class Plan:
         # retained: present in a cell and in the same cell one period earlier
         present_ = facts.select(*keys, metric.entity).unique()
         earlier = present_.with_columns((nw.col(KEY) + 1).alias(KEY), nw.lit(1).alias("__was"))
-        both = earlier.join(
-            present_.with_columns(nw.lit(1).alias("__is")),
-            on=[*keys, metric.entity],
-            how="left",
+        both = _left_join(
+            earlier, present_.with_columns(nw.lit(1).alias("__is")), [*keys, metric.entity]
         )
         num, den = metric.reduction.parts
         return both.group_by(keys).agg(

@@ -77,14 +77,15 @@ def _run_id(
     config: Config,
 ) -> str:
     """Named by what the outputs depend on: the inputs' and the config's hashes, as-of, the
-    options and the settings; not by where they go (`--out`) or how the log looks."""
+    options and the settings; not by where they go (`--out`), where they are computed
+    (`--spark-master`) or how the log looks."""
     digest = hashlib.sha256()
     for report in loaded.reports:
         for file in report.files:
             digest.update(f"{report.table}:{file.sha256}\n".encode())
     if config.path is not None:
         digest.update(f"config:{_sha256(config.path)}\n".encode())
-    chosen = {k: v for k, v in options.items() if k not in ("out", "log_format")}
+    chosen = {k: v for k, v in options.items() if k not in ("out", "log_format", "spark_master")}
     digest.update(
         json.dumps(
             {
@@ -221,6 +222,7 @@ def execute(
                 engine=opts["engine"],
                 fiscal_year_start=opts["fiscal_year_start"],
                 explain=explain is not None,
+                spark_master=opts["spark_master"],
             )
             result = compute(tables, options)
         if explain is not None and result.plan is not None:

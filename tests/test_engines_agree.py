@@ -1,5 +1,7 @@
-"""The whole catalogue computed on Polars and on DuckDB gives the same table (DESIGN.md: the
-narwhals compute layer runs unchanged on both engines)."""
+"""The whole catalogue computed on Polars, on DuckDB and on SQLFrame (PySpark's API over DuckDB:
+the code path of `--engine spark` without a JVM) gives the same table (DESIGN.md: the narwhals
+compute layer runs unchanged on every engine); and every output metric computed alone equals
+its rows of the whole run."""
 
 from __future__ import annotations
 
@@ -10,10 +12,14 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from crmkpi.api import compute_kpis
+from crmkpi.metrics import REGISTRY
 from crmkpi.samples import SCALES, generate_tables
 from tests.kpi_helpers import frame
 
 pytest.importorskip("duckdb")
+pytest.importorskip("sqlframe")
+
+OTHER_ENGINES = ("duckdb", "sqlframe")
 
 
 @pytest.fixture(scope="module")
@@ -22,16 +28,17 @@ def tables() -> dict[str, pl.DataFrame]:
 
 
 def _both(
-    tables: dict[str, pl.DataFrame], by: tuple[str, ...], **options: object
+    tables: dict[str, pl.DataFrame], by: tuple[str, ...], other: str = "duckdb", **options: object
 ) -> tuple[pl.DataFrame, ...]:
-    """Both engines' tables, each sorted by its key columns."""
+    """Polars' and the other engine's tables, each sorted by its key columns."""
     keys = ["period_start", "grain", *by, "metric"]
     return tuple(
         compute_kpis(tables, by=by, engine=engine, **options).sort(keys, nulls_last=True)  # type: ignore[arg-type]
-        for engine in ("polars", "duckdb")
+        for engine in ("polars", other)
     )
 
 
+@pytest.mark.parametrize("other", OTHER_ENGINES)
 @pytest.mark.parametrize(
     ("period", "by", "settings"),
     [
@@ -40,21 +47,23 @@ def _both(
         ("all", ("segment",), {"clv_lifetime_years": 3}),
     ],
 )
-def test_polars_and_duckdb_agree_on_the_whole_catalogue(
+def test_engines_agree_with_polars_on_the_whole_catalogue(
     tables: dict[str, pl.DataFrame],
     period: str,
     by: tuple[str, ...],
     settings: dict[str, object],
+    other: str,
 ) -> None:
     polars_out, duckdb_out = _both(
-        tables, by, period=period, as_of=dt.date(2025, 6, 15), settings=settings
+        tables, by, other, period=period, as_of=dt.date(2025, 6, 15), settings=settings
     )
     assert polars_out.height > 0
     assert polars_out["metric"].n_unique() > 30  # the catalogue, not a few metrics
     assert_frame_equal(polars_out, duckdb_out, abs_tol=1e-9, rel_tol=1e-9)
 
 
-def test_engines_agree_on_medians_nulls_and_distinct_counts() -> None:
+@pytest.mark.parametrize("other", OTHER_ENGINES)
+def test_engines_agree_on_medians_nulls_and_distinct_counts(other: str) -> None:
     deals = frame(
         "deals",
         [
@@ -81,7 +90,7 @@ def test_engines_agree_on_medians_nulls_and_distinct_counts() -> None:
         ],
     )
     polars_out, duckdb_out = _both(
-        {"deals": deals, "orders": orders}, ("segment", "rep"), period="quarter",
+        {"deals": deals, "orders": orders}, ("segment", "rep"), other, period="quarter",
         as_of=dt.date(2024, 3, 31),
     )  # fmt: skip
     assert_frame_equal(polars_out, duckdb_out, abs_tol=1e-9, rel_tol=1e-9)
@@ -89,3 +98,65 @@ def test_engines_agree_on_medians_nulls_and_distinct_counts() -> None:
         (pl.col("metric") == "sales_cycle_days_median") & (pl.col("grain") == "total")
     )
     assert median["value"].to_list() == [pytest.approx(15.25)]
+
+
+# --- every output metric alone ------------------------------------------------------------------
+
+ALONE = {"period": "quarter", "by": ("segment", "rep"), "as_of": dt.date(2025, 6, 15)}
+ALONE_KEYS = ["period_start", "grain", "segment", "rep", "metric"]
+
+
+# Known: alone, the periods start at the first date the metric's own sources hold, and that
+# first period is then partial: a growth rate against it is null where the whole run has one.
+# Starting every run at the data's first date would change the whole run's periods.
+STARTS_LATER = "the first period alone is partial: growth against it is null"
+STARTS_LATER_METRICS = ("sales_growth_rate", "sales_growth_yoy", "ad_effectiveness")
+
+
+@pytest.fixture(scope="module")
+def whole_run(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    return compute_kpis(tables, **ALONE).sort(ALONE_KEYS, nulls_last=True)  # type: ignore[arg-type]
+
+
+def _alone_cases() -> list[object]:
+    cases: list[object] = []
+    for engine in ("polars", *OTHER_ENGINES):
+        for metric in REGISTRY.outputs():
+            marks = []
+            if metric.name in STARTS_LATER_METRICS:
+                marks.append(pytest.mark.xfail(reason=STARTS_LATER, strict=True))
+            cases.append(
+                pytest.param(engine, metric.name, marks=marks, id=f"{engine}-{metric.name}")
+            )
+    return cases
+
+
+@pytest.mark.parametrize(("engine", "name"), _alone_cases())
+def test_every_metric_computed_alone_equals_its_rows_of_the_whole_run(
+    tables: dict[str, pl.DataFrame], whole_run: pl.DataFrame, engine: str, name: str
+) -> None:
+    """A metric must declare every column it reads: alone, no sibling in the same group_by
+    supplies one. Alone, the periods may start later (they start at the first date the planned
+    metrics read): the whole run's earlier periods must then hold nothing for it, and the
+    changes of the first period alone have no previous period to compare with."""
+    alone = compute_kpis(tables, metrics=[name], engine=engine, **ALONE).sort(  # type: ignore[arg-type]
+        ALONE_KEYS, nulls_last=True
+    )
+    whole = whole_run.filter(pl.col("metric") == name)
+    assert alone.height > 0 or whole.height == 0
+    if alone.height == 0:
+        return
+    first = alone["period_start"].min()
+    earlier = whole.filter(pl.col("period_start") < first)
+    assert earlier.filter(pl.col("value").is_not_null() & (pl.col("value") != 0)).is_empty()
+    later = whole.filter(pl.col("period_start") >= first)
+    # the first period alone is flagged partial when the metric's own dates start inside it
+    values = [c for c in alone.columns if c not in ("previous_value", "change", "partial_period")]
+    assert_frame_equal(alone.select(values), later.select(values), abs_tol=1e-9, rel_tol=1e-9)
+    assert alone.filter(since_first := pl.col("period_start") > first)["partial_period"].equals(
+        later.filter(since_first)["partial_period"]
+    )
+    since_second = pl.col("period_start") > first
+    assert_frame_equal(
+        alone.filter(since_second), later.filter(since_second), abs_tol=1e-9, rel_tol=1e-9
+    )

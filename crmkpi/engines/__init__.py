@@ -28,8 +28,9 @@ class Engine(Protocol):
         ...
 
 
-def engine_named(name: str) -> Engine:
-    """The engine for `--engine NAME`; optional engines explain the extra they need."""
+def engine_named(name: str, spark_master: str | None = None) -> Engine:
+    """The engine for `--engine NAME`; optional engines explain the extra they need.
+    `spark_master` is for spark only (None: the active session, else local[*])."""
     if name == "polars":
         from crmkpi.engines.polars import PolarsEngine
 
@@ -38,9 +39,28 @@ def engine_named(name: str) -> Engine:
         from crmkpi.engines.duckdb import DuckDBEngine
 
         return DuckDBEngine()
+    if name == "sqlframe":
+        from crmkpi.engines.sqlframe import SQLFrameEngine
+
+        return SQLFrameEngine()
+    if name == "spark":
+        from crmkpi.engines.spark import SparkEngine
+
+        return SparkEngine(spark_master)
     raise ConfigError(f"engine: {name!r} is not one of {', '.join(ENGINES)}")
 
 
 def to_polars(native: Any) -> pl.DataFrame:
     """A collected result as a Polars frame (engines collect to Arrow or Polars)."""
     return native if isinstance(native, pl.DataFrame) else pl.DataFrame(pl.from_arrow(native))
+
+
+def arrow_of(frame: pl.DataFrame) -> Any:
+    """The frame as Arrow in the oldest layout (large strings, no string views), which every
+    Arrow reader of the engines (DuckDB, Spark) understands."""
+    return frame.to_arrow(compat_level=pl.CompatLevel.oldest())
+
+
+def collect_spark_like(plans: Sequence[nw.LazyFrame[Any]]) -> list[pl.DataFrame]:
+    """Execute Spark-like plans (PySpark, SQLFrame) one by one, each result through Arrow."""
+    return [to_polars(p.collect(backend="pyarrow").to_native()) for p in plans]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import narwhals as nw
 
 from crmkpi.metrics.base import Context, Growth, Metric, Ratio, Simple, Stock
-from crmkpi.metrics.parts import simple_on, spend_of
+from crmkpi.metrics.parts import elapsed_days, simple_on, spend_of
 
 FAMILY = "sales"
 CLOSED = ("won", "lost")
@@ -37,7 +37,7 @@ def _renewal(ctx: Context) -> nw.Expr:
 
 
 def _cycle_days(ctx: Context) -> nw.Expr:
-    return (nw.col("closed_at") - nw.col("created_at")).dt.total_microseconds() / 86_400_000_000
+    return elapsed_days("closed_at", "created_at")
 
 
 _deals = simple_on("deals", FAMILY)

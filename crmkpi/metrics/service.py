@@ -7,7 +7,7 @@ from typing import Any
 import narwhals as nw
 
 from crmkpi.metrics.base import Context, Metric, Ratio
-from crmkpi.metrics.parts import simple_on
+from crmkpi.metrics.parts import elapsed_hours, simple_on
 
 FAMILY = "service"
 SECONDS_PER_HOUR = 3600.0
@@ -20,8 +20,7 @@ _surveys = simple_on("surveys", FAMILY, anchor="responded_at")
 
 def _hours_since_created(column: str) -> Any:
     def value(ctx: Context) -> nw.Expr:
-        elapsed = nw.col(column) - nw.col("created_at")
-        return elapsed.dt.total_microseconds() / (SECONDS_PER_HOUR * 1_000_000)
+        return elapsed_hours(column, "created_at")
 
     return value
 
