@@ -6,6 +6,7 @@ its rows of the whole run."""
 from __future__ import annotations
 
 import datetime as dt
+import sys
 
 import polars as pl
 import pytest
@@ -160,3 +161,25 @@ def test_every_metric_computed_alone_equals_its_rows_of_the_whole_run(
     assert_frame_equal(
         alone.filter(since_second), later.filter(since_second), abs_tol=1e-9, rel_tol=1e-9
     )
+
+
+def test_spark_without_pyspark_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without PySpark, `--engine spark` is a configuration error (78) naming the extra."""
+    from crmkpi.engines import engine_named
+    from crmkpi.errors import ConfigError
+
+    monkeypatch.setitem(sys.modules, "pyspark", None)
+    with pytest.raises(ConfigError, match=r"crmkpi\[spark\]") as raised:
+        engine_named("spark")
+    assert raised.value.exit_code == 78
+
+
+def test_local_masters_get_as_many_shuffle_partitions_as_threads() -> None:
+    from crmkpi.engines.spark import local_cores
+
+    assert local_cores("local") == 1
+    assert local_cores("local[2]") == 2
+    assert local_cores("local[3,4]") == 3
+    assert local_cores("local[*]") >= 1
+    assert local_cores("yarn") is None
+    assert local_cores("spark://host:7077") is None
