@@ -24,7 +24,7 @@ from tests.conftest import REPO
         ("--format", "csv,xls"),
         ("--lang", "fr"),
         ("--log-format", "yaml"),
-        ("--engine", "spark"),
+        ("--engine", "sparkle"),
         ("--by", "colour"),
     ],
 )

@@ -57,8 +57,11 @@ def to_polars(native: Any) -> pl.DataFrame:
 
 def arrow_of(frame: pl.DataFrame) -> Any:
     """The frame as Arrow in the oldest layout (large strings, no string views), which every
-    Arrow reader of the engines (DuckDB, Spark) understands."""
-    return frame.to_arrow(compat_level=pl.CompatLevel.oldest())
+    Arrow reader of the engines (DuckDB, Spark) understands; unsigned integers (row counts of
+    the views) become Int64, which Spark has no unsigned type for."""
+    unsigned = [c for c, t in frame.schema.items() if t.is_unsigned_integer()]
+    signed = frame.with_columns(pl.col(unsigned).cast(pl.Int64)) if unsigned else frame
+    return signed.to_arrow(compat_level=pl.CompatLevel.oldest())
 
 
 def collect_spark_like(plans: Sequence[nw.LazyFrame[Any]]) -> list[pl.DataFrame]:
