@@ -45,7 +45,8 @@ def _scheduled() -> tuple[_Scheduled, ...]:
     )
 
 
-def _dates(frame: pl.DataFrame, column: str) -> pl.Expr:
+def as_date(frame: pl.DataFrame, column: str) -> pl.Expr:
+    """A date or datetime column as dates."""
     dtype = frame.schema[column]
     return pl.col(column).dt.date() if isinstance(dtype, pl.Datetime) else pl.col(column)
 
@@ -70,7 +71,7 @@ def infer_as_of(
     for table, column in sorted(anchors):
         frame = tables[table]
         rule = scheduled.get((table, column))
-        dates = _dates(frame, column).alias("d")
+        dates = as_date(frame, column).alias("d")
         if table in PLAN_TABLES:
             left_out.append((table, column, frame.select(dates)["d"], "planned periods"))
             continue

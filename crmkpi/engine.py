@@ -18,7 +18,7 @@ import polars as pl
 
 from crmkpi.calendar import Calendar
 from crmkpi.choices import DEFAULT_DIMENSIONS, DIMENSIONS
-from crmkpi.cutoff import Inferred, infer_as_of
+from crmkpi.cutoff import Inferred, as_date, infer_as_of
 from crmkpi.engines import Engine, engine_named
 from crmkpi.errors import ConfigError
 from crmkpi.metrics import REGISTRY
@@ -133,27 +133,17 @@ def plan(
     return [n for n in ordered if n not in skipped], skipped, aliases
 
 
-def _date(frame: pl.DataFrame, column: str) -> pl.Expr:
-    dtype = frame.schema[column]
-    return pl.col(column).dt.date() if isinstance(dtype, pl.Datetime) else pl.col(column)
-
-
-def _date_range(
-    sources: Mapping[str, pl.DataFrame], anchors: set[tuple[str, str]], as_of: dt.date | None
-) -> tuple[dt.date | None, dt.date | None]:
-    """(earliest anchor date <= as-of, latest anchor date) over the anchors in use."""
-    lows, highs = [], []
+def _first_date(
+    sources: Mapping[str, pl.DataFrame], anchors: set[tuple[str, str]], as_of: dt.date
+) -> dt.date | None:
+    """The earliest anchor date up to as-of over the anchors in use: where the periods start."""
+    firsts = []
     for source, anchor in anchors:
-        frame = sources[source]
-        dates = frame.select(_date(frame, anchor).alias("d"))["d"].drop_nulls()
-        if as_of is not None:
-            dates = dates.filter(dates <= as_of)
-        if dates.len():
-            lows.append(dates.min())
-            highs.append(dates.max())
-    low = min(lows) if lows else None  # type: ignore[type-var]
-    high = max(highs) if highs else None  # type: ignore[type-var]
-    return low, high  # type: ignore[return-value]
+        dates = sources[source].select(as_date(sources[source], anchor).alias("d"))["d"]
+        first = dates.filter(dates <= as_of).min()
+        if first is not None:
+            firsts.append(first)
+    return min(firsts) if firsts else None  # type: ignore[return-value]
 
 
 # --- assembly (small frames, Polars) ------------------------------------------------------------
@@ -477,12 +467,11 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
         absent = [d for d in REGISTRY[name].requires if d not in options.dimensions]
         if absent:
             skipped[name] = f"written only at grains with {', '.join(absent)} (--by)"
+    dated = {**tables, **frames}
     all_anchors = {(t, a) for t, a in _anchors(names) if t in frames}
-    low, _ = _date_range(frames, all_anchors, as_of)
     if adoption_inputs:  # rep_adoption is dated by the activities and deals it is built from
-        made_of = {(t, a) for t, a in VIEW_ANCHORS["rep_adoption"] if t in tables}
-        first, _ = _date_range(tables, made_of, as_of)
-        low = min((d for d in (low, first) if d is not None), default=None)
+        all_anchors |= {(t, a) for t, a in VIEW_ANCHORS["rep_adoption"] if t in tables}
+    low = _first_date(dated, all_anchors, as_of)
     periods = options.calendar.periods(low or as_of, as_of)
     _check_period_count(periods, options.calendar.grain, settings["max_periods"])
     calendar = options.calendar.table(low or as_of, as_of)
