@@ -40,40 +40,66 @@ class Fit:
     iterations: int
 
 
-def bgnbd_log_likelihood(
-    r: float, alpha: float, a: float, b: float, x: Array, t_x: Array, T: Array
-) -> Array:
-    """Each customer's log-likelihood (FHL 2005, eq. 6): the 1{x>0} term is added in log space
-    by logaddexp, and its beta function is only evaluated where x > 0."""
-    common = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
-    beta_ab = special.betaln(a, b)
-    still_alive = special.betaln(a, b + x) - beta_ab - (r + x) * np.log(alpha + T)
+class _ByRepeats:
+    """The distinct repeat counts x of a fit's customers: terms that depend on the parameters
+    and x alone (gammaln, betaln) are evaluated once per distinct x and gathered, instead of
+    once per customer at every step of the optimiser; each customer's value is the same
+    floating-point computation, so the bits do not change."""
+
+    def __init__(self, x: Array) -> None:
+        self.distinct, inverse = np.unique(x, return_inverse=True)
+        self.inverse = inverse.reshape(x.shape)
+
+    def gather(self, per_distinct: Array) -> Array:
+        return np.asarray(per_distinct[self.inverse], dtype=np.float64)
+
+
+def bgnbd_log_likelihood_of(x: Array, t_x: Array, T: Array) -> Callable[..., Array]:
+    """Each customer's log-likelihood (FHL 2005, eq. 6) as a function of (r, alpha, a, b): the
+    1{x>0} term is added in log space by logaddexp, and its beta function is only evaluated
+    where x > 0."""
+    repeats = _ByRepeats(x)
+    ux = repeats.distinct
     repeat = x > 0
-    # for x = 0 the second term is absent; b + x - 1 is then not a valid beta argument
-    dropped_out = np.where(
-        repeat,
-        special.betaln(a + 1, np.where(repeat, b + x - 1, 1.0))
-        - beta_ab
-        - (r + x) * np.log(alpha + t_x),
-        -np.inf,
-    )
-    return np.asarray(common + np.logaddexp(still_alive, dropped_out), dtype=np.float64)
+    u_repeat = ux > 0
+
+    def log_likelihood(r: float, alpha: float, a: float, b: float) -> Array:
+        common = repeats.gather(special.gammaln(r + ux) - special.gammaln(r) + r * np.log(alpha))
+        beta_ab = special.betaln(a, b)
+        still_alive = repeats.gather(special.betaln(a, b + ux) - beta_ab) - (r + x) * np.log(
+            alpha + T
+        )
+        # for x = 0 the second term is absent; b + x - 1 is then not a valid beta argument
+        dropped_beta = repeats.gather(
+            special.betaln(a + 1, np.where(u_repeat, b + ux - 1, 1.0)) - beta_ab
+        )
+        dropped_out = np.where(repeat, dropped_beta - (r + x) * np.log(alpha + t_x), -np.inf)
+        return np.asarray(common + np.logaddexp(still_alive, dropped_out), dtype=np.float64)
+
+    return log_likelihood
 
 
-def gamma_gamma_log_likelihood(p: float, q: float, gamma: float, x: Array, m_x: Array) -> Array:
+def gamma_gamma_log_likelihood_of(x: Array, m_x: Array) -> Callable[..., Array]:
     """Each repeat buyer's log-likelihood of the mean value m_x of x repeat purchases (Fader &
-    Hardie's note, eq. 3); x > 0 and m_x > 0."""
-    px = p * x
-    return np.asarray(
-        special.gammaln(px + q)
-        - special.gammaln(px)
-        - special.gammaln(q)
-        + q * np.log(gamma)
-        + (px - 1) * np.log(m_x)
-        + px * np.log(x)
-        - (px + q) * np.log(gamma + m_x * x),
-        dtype=np.float64,
-    )
+    Hardie's note, eq. 3) as a function of (p, q, gamma); x > 0 and m_x > 0. The logarithms of
+    the data are taken once."""
+    repeats = _ByRepeats(x)
+    ux = repeats.distinct
+    log_m_x, log_x, total_value = np.log(m_x), np.log(x), m_x * x
+
+    def log_likelihood(p: float, q: float, gamma: float) -> Array:
+        px = p * x
+        upx = p * ux
+        return np.asarray(
+            repeats.gather(special.gammaln(upx + q) - special.gammaln(upx) - special.gammaln(q))
+            + q * np.log(gamma)
+            + (px - 1) * log_m_x
+            + px * log_x
+            - (px + q) * np.log(gamma + total_value),
+            dtype=np.float64,
+        )
+
+    return log_likelihood
 
 
 def _maximise(
@@ -119,7 +145,7 @@ def fit_bgnbd(x: Array, t_x: Array, T: Array, weights: Array | None = None) -> F
     start = np.log(np.array([1.0, max(float(np.average(T, weights=w)), 1e-3), 1.0, 1.0]))
     return _maximise(
         ("r", "alpha", "a", "b"),
-        lambda r, alpha, a, b: bgnbd_log_likelihood(r, alpha, a, b, x, t_x, T),
+        bgnbd_log_likelihood_of(x, t_x, T),
         w,
         start,
     )
@@ -132,7 +158,7 @@ def fit_gamma_gamma(x: Array, m_x: Array, weights: Array | None = None) -> Fit:
     start = np.log(np.array([1.0, 1.0, max(float(np.average(m_x, weights=w)), 1e-9)]))
     return _maximise(
         ("p", "q", "gamma"),
-        lambda p, q, gamma: gamma_gamma_log_likelihood(p, q, gamma, x, m_x),
+        gamma_gamma_log_likelihood_of(x, m_x),
         w,
         start,
     )
