@@ -568,7 +568,7 @@ def _explanation(run: Plan, periods: pl.DataFrame, skipped: Mapping[str, str]) -
     breakdowns = ", ".join(g.name for g in grains(run.dimensions))
     lines = [
         f"as of {run.ctx.as_of.isoformat()}: {periods.height} period(s); grains {breakdowns}",
-        f"{len(run.passes)} aggregation passes, executed together:",
+        f"{len(run.passes)} aggregation passes, executed together per source:",
         run.explain(),
     ]
     if skipped:

@@ -1,7 +1,7 @@
 """The run's aggregation plan: which passes over which source, at which grain, for which metrics.
 
-Every pass is a narwhals lazy frame over the engine's own frames, and the engine executes all of
-them at once (on Polars, `pl.collect_all`: the rows a source's passes share are placed in their
+Every pass is a narwhals lazy frame over the engine's own frames, and the engine executes a
+source's passes at once (on Polars, `pl.collect_all`: the rows they share are placed in their
 periods once, and both cores are busy). Per source and anchor:
 
 - one `rows` pass at the finest grain of the run carries every metric's parts; coarser grains
@@ -342,22 +342,28 @@ class Plan:
     # --- executing -----------------------------------------------------------------------------
 
     def execute(self) -> None:
-        """Every pass, executed by the engine at once."""
-        built: list[tuple[Pass, nw.LazyFrame[Any]]] = []
+        """Every pass, executed by the engine source by source: the passes of a source share
+        its placed rows, which the engine computes once for them; different sources share
+        nothing, and executing all of them at once only makes them compete for the cores and
+        the memory (on 10M orders: 67 s and 14.2 GB peak at once, 31 s and 11.7 GB by source)."""
+        by_source: dict[str, list[tuple[Pass, nw.LazyFrame[Any]]]] = {}
         for step in self.passes:
+            built = by_source.setdefault(step.source, [])
             if step.kind == "stock":
                 built.extend((step, p) for p in self._stock_events(step))
             else:
                 built.append((step, self._build(step)))
-        frames = self.engine.collect_all([p for _, p in built])
         stock: dict[Pass, list[pl.DataFrame]] = {}
-        for (step, _), frame in zip(built, frames, strict=True):
-            if step.kind != "cells":
-                frame = frame.with_columns(pl.col(KEY).cast(pl.Int32))
-            if step.kind == "stock":
-                stock.setdefault(step, []).append(frame.with_columns(pl.col("__net").cast(_EXACT)))
-            else:
-                self._results[step] = frame
+        for built in by_source.values():
+            frames = self.engine.collect_all([p for _, p in built])
+            for (step, _), frame in zip(built, frames, strict=True):
+                if step.kind != "cells":
+                    frame = frame.with_columns(pl.col(KEY).cast(pl.Int32))
+                if step.kind == "stock":
+                    net = frame.with_columns(pl.col("__net").cast(_EXACT))
+                    stock.setdefault(step, []).append(net)
+                else:
+                    self._results[step] = frame
         for step, events in stock.items():
             self._results[step] = (
                 pl.concat(events).group_by(step.grain.keys).agg(pl.col("__net").sum())
