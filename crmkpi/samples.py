@@ -517,6 +517,7 @@ class _Customers:
     imported: BoolArray  # part of the base imported at go-live (no acquisition order)
     segment: IntArray
     region: IntArray
+    industry: IntArray
     rep: IntArray
     channel: IntArray
     alive: FloatArray  # customers alive per day of the calendar
@@ -703,9 +704,12 @@ def _reps_table() -> pl.DataFrame:
     )
 
 
-def _customers(
+def _customer_records(
     rng: np.random.Generator, calendar: _Calendar, size: SampleSize, joined_us: IntArray
-) -> tuple[_Customers, pl.DataFrame]:
+) -> _Customers:
+    """Who the customers are and when they live: what every other table draws on. The profile
+    fields come after, from the same stream (`_customer_frame`), so these can be drawn again
+    alone."""
     n = size.customers
     n_import = round(n * 0.25)
     # The base imported at go-live: created on the 2nd..12th day of the range.
@@ -736,18 +740,33 @@ def _customers(
             : calendar.n_days
         ]
     )
-    ids = _ids("C", n, _width(n)).alias("customer_id")
+    return _Customers(
+        ids=_ids("C", n, _width(n)).alias("customer_id"),
+        created_us=created,
+        churned_us=churned,
+        imported=imported,
+        segment=segment,
+        region=region,
+        industry=industry,
+        rep=rep,
+        channel=channel,
+        alive=alive.astype(float),
+    )
 
-    # Profile fields, some blank: company names (Chinese or English), e-mail, mobile, address.
+
+def _customer_frame(rng: np.random.Generator, customers: _Customers) -> pl.DataFrame:
+    """The customers table: the records and their profile fields, some blank: company names
+    (Chinese or English), e-mail, mobile, address."""
+    n = len(customers.created_us)
     number = pl.Series(np.arange(1, n + 1, dtype=np.int64)).cast(pl.String)
-    city_codes = region * len(CITIES[0]) + rng.integers(0, len(CITIES[0]), n)
+    city_codes = customers.region * len(CITIES[0]) + rng.integers(0, len(CITIES[0]), n)
     cities = [c for group in CITIES for c in group]
     english = rng.random(n) < 0.25
     parts = pl.DataFrame(
         {
             "city": _text(cities, city_codes, "city"),
             "brand": _text(BRANDS, rng.integers(0, len(BRANDS), n), "brand"),
-            "word": _text(INDUSTRY_WORDS, industry, "word"),
+            "word": _text(INDUSTRY_WORDS, customers.industry, "word"),
             "brand_en": _text(BRANDS_EN, rng.integers(0, len(BRANDS_EN), n), "brand_en"),
             "trade_en": _text(TRADES_EN, rng.integers(0, len(TRADES_EN), n), "trade_en"),
             "english": english,
@@ -784,32 +803,20 @@ def _customers(
         .otherwise(pl.format("{}市{}区{}路{}号", "city", "district", "road", "house"))
         .alias("address"),
     )
-    has_churned = churned != NEVER
-    frame = pl.DataFrame(
+    has_churned = customers.churned_us != NEVER
+    return pl.DataFrame(
         [
-            ids,
-            _datetime(created, "created_at"),
-            _datetime(churned, "churned_at", has_churned),
+            customers.ids,
+            _datetime(customers.created_us, "created_at"),
+            _datetime(customers.churned_us, "churned_at", has_churned),
             _bool(has_churned, "churned"),
-            _text(SEGMENTS, segment, "segment"),
-            _text(REGIONS, region, "region"),
-            _text(INDUSTRIES, industry, "industry"),
-            _text(_REP_NAMES, rep, "rep"),
-            _text(ACQUISITION_CHANNELS, channel, "acquisition_channel"),
+            _text(SEGMENTS, customers.segment, "segment"),
+            _text(REGIONS, customers.region, "region"),
+            _text(INDUSTRIES, customers.industry, "industry"),
+            _text(_REP_NAMES, customers.rep, "rep"),
+            _text(ACQUISITION_CHANNELS, customers.channel, "acquisition_channel"),
         ]
     ).hstack(profile)
-    customers = _Customers(
-        ids=ids,
-        created_us=created,
-        churned_us=churned,
-        imported=imported,
-        segment=segment,
-        region=region,
-        rep=rep,
-        channel=channel,
-        alive=alive.astype(float),
-    )
-    return customers, frame
 
 
 def _orders(
@@ -1267,7 +1274,11 @@ def _campaign_members(
     customers: _Customers,
     lead_created_us: IntArray,
     lead_ids: pl.Series,
+    revenue_share: float = 1.0,
 ) -> pl.DataFrame:
+    """Customers and leads targeted by the campaigns; `revenue_share` is the share of each
+    campaign's converted revenue these members bring (less than 1 when they are a part of all
+    the members)."""
     n_campaigns = len(campaigns.started_us)
     n = size.campaign_members if n_campaigns else 0
     campaign = _choice(rng, n, campaign_cost + 1.0) if n else np.zeros(0, np.int64)
@@ -1286,7 +1297,7 @@ def _campaign_members(
     draw = np.where(converted, rng.lognormal(0.0, 0.7, n), 0.0)
     per_campaign = np.bincount(campaign, draw, minlength=n_campaigns)
     roi_factor = rng.uniform(1.5, 4.0, n_campaigns)
-    target = campaign_cost * roi_factor
+    target = campaign_cost * roi_factor * revenue_share
     revenue = _money(draw * (target[campaign] / np.maximum(per_campaign[campaign], 1e-9)))
     member_ids = pl.DataFrame(
         {
@@ -1385,7 +1396,7 @@ def _budgets(rng: np.random.Generator, calendar: _Calendar, spend: pl.DataFrame)
 
 
 def _quotas(
-    rng: np.random.Generator, calendar: _Calendar, deals: pl.DataFrame, joined_us: IntArray
+    rng: np.random.Generator, calendar: _Calendar, won_amount: float, joined_us: IntArray
 ) -> pl.DataFrame:
     """Per sales rep per quarter (from the quarter after joining): the average won revenue per
     rep-quarter on a rising ramp (0.6x .. 1.4x over the range), +-20 %, in whole thousands."""
@@ -1398,9 +1409,8 @@ def _quotas(
     position = np.tile(np.arange(len(quarters)), len(reps))
     keep = joined_us[rep] <= start
     rep, start, position = rep[keep], start[keep], position[keep]
-    won = float(deals.filter(pl.col("status") == "won")["amount"].sum())
     ramp = 0.6 + 0.8 * position / max(len(quarters) - 1, 1)
-    per_rep_quarter = won / max(len(rep), 1)
+    per_rep_quarter = won_amount / max(len(rep), 1)
     quota = np.round(per_rep_quarter * ramp * rng.uniform(0.8, 1.2, len(rep)) / 1000.0) * 1000.0
     order = np.lexsort((rep, start))
     return pl.DataFrame(
@@ -1412,9 +1422,9 @@ def _quotas(
     )
 
 
-def _agent_shifts(rng: np.random.Generator, calls: pl.DataFrame) -> pl.DataFrame:
-    """A shift for each service agent on each weekday they answered calls, sized to the work."""
-    worked = (
+def _agent_work(calls: pl.DataFrame) -> pl.DataFrame:
+    """Seconds of call work per service agent and weekday (talk, hold and after-call work)."""
+    return (
         calls.filter(pl.col("rep").is_not_null() & (pl.col("offered_at").dt.weekday() <= 5))
         .group_by("rep", pl.col("offered_at").dt.date().alias("shift_date"))
         .agg(
@@ -1424,6 +1434,11 @@ def _agent_shifts(rng: np.random.Generator, calls: pl.DataFrame) -> pl.DataFrame
         )
         .sort("rep", "shift_date")
     )
+
+
+def _agent_shifts(rng: np.random.Generator, worked: pl.DataFrame) -> pl.DataFrame:
+    """A shift for each service agent on each weekday they answered calls (`_agent_work`), sized
+    to the work."""
     utilisation = rng.uniform(0.55, 0.85, worked.height)
     prep_share = rng.uniform(0.04, 0.12, worked.height)  # ready time before calls
     staffed = ((pl.col("work") / pl.Series(utilisation) / 900.0).ceil() * 900.0).clip(900.0)
@@ -1433,6 +1448,16 @@ def _agent_shifts(rng: np.random.Generator, calls: pl.DataFrame) -> pl.DataFrame
         staffed.alias("staffed_seconds"),
         (staffed * pl.Series(prep_share) / 30.0).round(0).mul(30.0).alias("prep_seconds"),
     )
+
+
+def _completed_revenue(orders: pl.DataFrame) -> float:
+    """What the campaign and other spend are sized to."""
+    return float(orders.filter(pl.col("status") == "completed")["amount"].sum())
+
+
+def _won_amount(deals: pl.DataFrame) -> float:
+    """What the quotas are sized to."""
+    return float(deals.filter(pl.col("status") == "won")["amount"].sum())
 
 
 def generate_tables(
@@ -1450,7 +1475,8 @@ def generate_tables(
     rngs = {name: np.random.default_rng([seed, k]) for k, name in enumerate(_STREAMS)}
     joined_us = _join_us(calendar)
 
-    customers, customer_frame = _customers(rngs["customers"], calendar, size, joined_us)
+    customers = _customer_records(rngs["customers"], calendar, size, joined_us)
+    customer_frame = _customer_frame(rngs["customers"], customers)
     orders = _orders(rngs["orders"], calendar, size, customers)
     trainings = _trainings(rngs["trainings"], calendar, joined_us)
     deals = _after_training(_deals(rngs["deals"], calendar, size, customers), trainings)
@@ -1463,7 +1489,7 @@ def generate_tables(
         _surveys(rngs["surveys"], calendar, size, customers, ticket_info, tickets["ticket_id"]),
         _ad_surveys(rngs["ad_surveys"], calendar, size, customers),
     )
-    revenue = float(orders.filter(pl.col("status") == "completed")["amount"].sum())
+    revenue = _completed_revenue(orders)
     campaign_spend, campaigns, campaign_cost = _campaign_money(
         rngs["campaigns"], calendar, windows, revenue
     )
@@ -1491,9 +1517,9 @@ def generate_tables(
         "budgets": _budgets(rngs["budgets"], calendar, spend),
         "campaigns": campaigns,
         "campaign_members": members,
-        "quotas": _quotas(rngs["quotas"], calendar, deals, joined_us),
+        "quotas": _quotas(rngs["quotas"], calendar, _won_amount(deals), joined_us),
         "reps": _reps_table(),
-        "agent_shifts": _agent_shifts(rngs["agent_shifts"], calls),
+        "agent_shifts": _agent_shifts(rngs["agent_shifts"], _agent_work(calls)),
         "trainings": trainings,
         "incidents": _incidents(rngs["incidents"], calendar, size, joined_us),
     }
