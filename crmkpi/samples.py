@@ -33,8 +33,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -1460,6 +1460,198 @@ def _won_amount(deals: pl.DataFrame) -> float:
     return float(deals.filter(pl.col("status") == "won")["amount"].sum())
 
 
+@dataclass(frozen=True)
+class _Shared:
+    """What every chunk of customers draws on: the range, the reps' join dates, the trainings and
+    the campaigns' windows."""
+
+    calendar: _Calendar
+    joined_us: IntArray
+    trainings: pl.DataFrame
+    windows: _Campaigns
+
+
+@dataclass
+class _Totals:
+    """Sums over the chunks that the whole-range tables are sized to."""
+
+    revenue: float = 0.0
+    won_amount: float = 0.0
+    agent_work: list[pl.DataFrame] = field(default_factory=list)
+
+    def add(self, tables: dict[str, pl.DataFrame]) -> None:
+        self.revenue += _completed_revenue(tables["orders"])
+        self.won_amount += _won_amount(tables["deals"])
+        self.agent_work.append(_agent_work(tables["calls"]))
+
+    def work(self) -> pl.DataFrame:
+        """Every chunk's agent work per agent and weekday, added up."""
+        return (
+            pl.concat(self.agent_work)
+            .group_by("rep", "shift_date")
+            .agg(pl.col("work").sum())
+            .sort("rep", "shift_date")
+        )
+
+
+def _streams(seed: int, chunk: int) -> dict[str, np.random.Generator]:
+    """One independent random stream per table (``default_rng([seed, k])``) for chunk 0 and the
+    whole-range tables, the same streams spawned anew for every further chunk."""
+    spawn_key = (chunk,) if chunk else ()
+    return {
+        name: np.random.default_rng(np.random.SeedSequence([seed, k], spawn_key=spawn_key))
+        for k, name in enumerate(_STREAMS)
+    }
+
+
+_WHOLE_RANGE_COUNTS = frozenset({"campaigns"})
+
+
+def _chunk_sizes(size: SampleSize, customers_per_chunk: int) -> list[SampleSize]:
+    """`size` split into chunks of at most `customers_per_chunk` customers, every per-customer
+    count split alike (the campaigns run for all customers: they are not split)."""
+    n_chunks = max(1, -(-size.customers // customers_per_chunk))
+
+    def part(name: str, chunk: int) -> int:
+        total = getattr(size, name)
+        if name in _WHOLE_RANGE_COUNTS:
+            return int(total)
+        return int(total // n_chunks + (chunk < total % n_chunks))
+
+    names = list(SampleSize.__dataclass_fields__)
+    return [SampleSize(**{n: part(n, chunk) for n in names}) for chunk in range(n_chunks)]
+
+
+def _chunk_tags(n_chunks: int) -> list[str]:
+    """The prefix of a chunk's record ids, so they stay unique over the chunks (none when the
+    customers come in one chunk)."""
+    if n_chunks == 1:
+        return [""]
+    width = len(str(n_chunks - 1))
+    return [f"{chunk:0{width}d}-" for chunk in range(n_chunks)]
+
+
+def _tagged(frame: pl.DataFrame, tag: str) -> pl.DataFrame:
+    """`frame` with `tag` before every id of a record of its chunk (the campaigns are shared)."""
+    if not tag:
+        return frame
+    local = [c for c in frame.columns if c.endswith("_id") and c != "campaign_id"]
+    return frame.with_columns(pl.concat_str(pl.lit(tag), pl.col(c)).alias(c) for c in local)
+
+
+def _chunk_people(
+    rngs: dict[str, np.random.Generator], shared: _Shared, size: SampleSize
+) -> tuple[_Customers, IntArray, pl.DataFrame]:
+    """A chunk's customer records and its leads (their created times and table): what both the
+    chunk's tables and its campaign members draw on."""
+    calendar, joined_us = shared.calendar, shared.joined_us
+    customers = _customer_records(rngs["customers"], calendar, size, joined_us)
+    lead_created, leads = _leads(
+        rngs["leads"], calendar, size, customers, shared.windows, joined_us
+    )
+    return customers, lead_created, leads
+
+
+def _chunk_tables(
+    rngs: dict[str, np.random.Generator], shared: _Shared, size: SampleSize
+) -> dict[str, pl.DataFrame]:
+    """The customers of one chunk and every record that belongs to them, but campaign members
+    (`_chunk_members`: they wait for the campaigns' cost)."""
+    calendar, joined_us = shared.calendar, shared.joined_us
+    customers, _, leads = _chunk_people(rngs, shared, size)
+    deals = _deals(rngs["deals"], calendar, size, customers)
+    ticket_info, tickets = _tickets(rngs["tickets"], calendar, size, customers)
+    return {
+        "customers": _customer_frame(rngs["customers"], customers),
+        "orders": _orders(rngs["orders"], calendar, size, customers),
+        "deals": _after_training(deals, shared.trainings),
+        "leads": leads,
+        "activities": _activities(rngs["activities"], calendar, size, customers, joined_us),
+        "tickets": tickets,
+        "calls": _calls(rngs["calls"], calendar, size, customers),
+        "surveys": _numbered_surveys(
+            _surveys(rngs["surveys"], calendar, size, customers, ticket_info, tickets["ticket_id"]),
+            _ad_surveys(rngs["ad_surveys"], calendar, size, customers),
+        ),
+    }
+
+
+def _chunk_members(
+    rngs: dict[str, np.random.Generator],
+    shared: _Shared,
+    size: SampleSize,
+    campaign_cost: FloatArray,
+    revenue_share: float,
+) -> pl.DataFrame:
+    """The campaign members among one chunk's customers and leads, drawn again from the chunk's
+    fresh streams (the same records as in `_chunk_tables`) rather than kept in memory."""
+    customers, lead_created, leads = _chunk_people(rngs, shared, size)
+    return _campaign_members(
+        rngs["campaign_members"],
+        shared.calendar,
+        size,
+        shared.windows,
+        campaign_cost,
+        customers,
+        lead_created,
+        leads["lead_id"],
+        revenue_share,
+    )
+
+
+def generate_chunks(
+    size: SampleSize,
+    seed: int,
+    customers_per_chunk: int | None = None,
+    start: dt.date = dt.date(2024, 1, 1),
+    end: dt.date = dt.date(2025, 12, 31),
+) -> Iterator[tuple[str, pl.DataFrame]]:
+    """The tables as (table, piece) pairs, one chunk of at most `customers_per_chunk` customers
+    (with their records) at a time, so that a scale larger than memory can be written piece by
+    piece; the whole-range tables (reps, campaigns, spend, budgets, quotas, agent shifts,
+    trainings, incidents) come once, at the end.
+
+    Each chunk has its own random streams, so the pieces are the same for the same seed; ids
+    of a chunk's records are prefixed by the chunk's number. In one chunk (the default) the
+    pieces are the frames of `generate_tables`.
+    """
+    calendar = _Calendar.build(start, end)
+    rngs = _streams(seed, 0)
+    joined_us = _join_us(calendar)
+    shared = _Shared(
+        calendar,
+        joined_us,
+        _trainings(rngs["trainings"], calendar, joined_us),
+        _campaign_windows(rngs["campaigns"], calendar, size),
+    )
+    chunks = _chunk_sizes(size, customers_per_chunk or size.customers)
+    tags = _chunk_tags(len(chunks))
+    totals = _Totals()
+    for chunk, (chunk_size, tag) in enumerate(zip(chunks, tags, strict=True)):
+        tables = _chunk_tables(_streams(seed, chunk), shared, chunk_size)
+        totals.add(tables)
+        for name in list(tables):  # popped: a piece is freed once written
+            yield name, _tagged(tables.pop(name), tag)
+
+    campaign_spend, campaigns, campaign_cost = _campaign_money(
+        rngs["campaigns"], calendar, shared.windows, totals.revenue
+    )
+    for chunk, (chunk_size, tag) in enumerate(zip(chunks, tags, strict=True)):
+        share = chunk_size.campaign_members / max(size.campaign_members, 1)
+        members = _chunk_members(_streams(seed, chunk), shared, chunk_size, campaign_cost, share)
+        yield "campaign_members", _tagged(members, tag)
+
+    spend = _spend(rngs["spend"], calendar, size, campaign_spend, totals.revenue)
+    yield "spend", spend
+    yield "budgets", _budgets(rngs["budgets"], calendar, spend)
+    yield "campaigns", campaigns
+    yield "quotas", _quotas(rngs["quotas"], calendar, totals.won_amount, joined_us)
+    yield "reps", _reps_table()
+    yield "agent_shifts", _agent_shifts(rngs["agent_shifts"], totals.work())
+    yield "trainings", shared.trainings
+    yield "incidents", _incidents(rngs["incidents"], calendar, size, joined_us)
+
+
 def generate_tables(
     size: SampleSize,
     seed: int,
@@ -1471,58 +1663,10 @@ def generate_tables(
     One independent random stream per table (``default_rng([seed, k])``), so the same seed
     gives the same frames whatever the platform or the wall clock.
     """
-    calendar = _Calendar.build(start, end)
-    rngs = {name: np.random.default_rng([seed, k]) for k, name in enumerate(_STREAMS)}
-    joined_us = _join_us(calendar)
-
-    customers = _customer_records(rngs["customers"], calendar, size, joined_us)
-    customer_frame = _customer_frame(rngs["customers"], customers)
-    orders = _orders(rngs["orders"], calendar, size, customers)
-    trainings = _trainings(rngs["trainings"], calendar, joined_us)
-    deals = _after_training(_deals(rngs["deals"], calendar, size, customers), trainings)
-    windows = _campaign_windows(rngs["campaigns"], calendar, size)
-    lead_created, leads = _leads(rngs["leads"], calendar, size, customers, windows, joined_us)
-    activities = _activities(rngs["activities"], calendar, size, customers, joined_us)
-    ticket_info, tickets = _tickets(rngs["tickets"], calendar, size, customers)
-    calls = _calls(rngs["calls"], calendar, size, customers)
-    surveys = _numbered_surveys(
-        _surveys(rngs["surveys"], calendar, size, customers, ticket_info, tickets["ticket_id"]),
-        _ad_surveys(rngs["ad_surveys"], calendar, size, customers),
-    )
-    revenue = _completed_revenue(orders)
-    campaign_spend, campaigns, campaign_cost = _campaign_money(
-        rngs["campaigns"], calendar, windows, revenue
-    )
-    members = _campaign_members(
-        rngs["campaign_members"],
-        calendar,
-        size,
-        windows,
-        campaign_cost,
-        customers,
-        lead_created,
-        leads["lead_id"],
-    )
-    spend = _spend(rngs["spend"], calendar, size, campaign_spend, revenue)
-    return {
-        "customers": customer_frame,
-        "orders": orders,
-        "deals": deals,
-        "leads": leads,
-        "activities": activities,
-        "tickets": tickets,
-        "calls": calls,
-        "surveys": surveys,
-        "spend": spend,
-        "budgets": _budgets(rngs["budgets"], calendar, spend),
-        "campaigns": campaigns,
-        "campaign_members": members,
-        "quotas": _quotas(rngs["quotas"], calendar, _won_amount(deals), joined_us),
-        "reps": _reps_table(),
-        "agent_shifts": _agent_shifts(rngs["agent_shifts"], _agent_work(calls)),
-        "trainings": trainings,
-        "incidents": _incidents(rngs["incidents"], calendar, size, joined_us),
-    }
+    pieces: dict[str, list[pl.DataFrame]] = {name: [] for name in TABLE_ORDER}
+    for name, piece in generate_chunks(size, seed, None, start, end):
+        pieces[name].append(piece)
+    return {name: pl.concat(pieces[name]) for name in TABLE_ORDER}
 
 
 # --------------------------------------------------------------------------------------------
