@@ -10,6 +10,10 @@ that are consistent with each other; `write_sample_folder()` writes them as an e
 * ``file_format="parquet"`` / ``"csv"`` (benchmarks): every table as ``<table>.parquet`` /
   ``<table>.csv`` with canonical headers and dtypes, no bad rows, no config.
 
+A scale larger than memory (``xlarge``: 100M order lines) is generated in chunks of customers,
+each with its own records and random streams (`generate_chunks`), and written as Parquet only:
+one file per table, row groups appended chunk by chunk, so memory holds one chunk at a time.
+
 Everything is drawn with ``numpy.random.default_rng`` from the seed (one independent stream per
 table), never from the wall clock, so reruns write byte-identical files. Rows are produced by
 whole-column numpy / polars operations; the only Python loops run over tables, reps, the two
@@ -41,9 +45,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import polars as pl
+import pyarrow.parquet as pq
 import xlsxwriter
 
-__all__ = ["SCALES", "SampleSize", "generate_tables", "write_sample_folder"]
+__all__ = [
+    "CHUNK_CUSTOMERS",
+    "SCALES",
+    "SampleSize",
+    "generate_chunks",
+    "generate_tables",
+    "write_sample_folder",
+]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -133,7 +145,22 @@ SCALES: dict[str, SampleSize] = {
         campaigns=1_000,
         campaign_members=2_000_000,
     ),
+    "xlarge": SampleSize(
+        customers=10_000_000,
+        orders=100_000_000,
+        deals=20_000_000,
+        leads=10_000_000,
+        activities=50_000_000,
+        tickets=20_000_000,
+        calls=50_000_000,
+        surveys=10_000_000,
+        campaigns=10_000,
+        campaign_members=20_000_000,
+    ),
 }
+# Scales generated chunk by chunk (Parquet only): customers per chunk. A chunk of 250k customers
+# and their 2.5M order lines holds about 1.5 GB while it is made.
+CHUNK_CUSTOMERS: dict[str, int] = {"xlarge": 250_000}
 
 # --------------------------------------------------------------------------------------------
 # Reference data
@@ -1976,21 +2003,49 @@ def _write_mixed(out: Path, tables: dict[str, pl.DataFrame]) -> list[Path]:
     return written
 
 
+def _write_parquet_chunks(out: Path, pieces: Iterator[tuple[str, pl.DataFrame]]) -> list[Path]:
+    """One ``<table>.parquet`` per table, each piece appended as its own row group(s), so memory
+    holds a piece, not the table. A file gets its name once complete: an interrupted run leaves
+    no file that looks whole."""
+    partial = {name: out / f"{name}.parquet.partial" for name in TABLE_ORDER}
+    writers: dict[str, pq.ParquetWriter] = {}
+    try:
+        for name, piece in pieces:
+            table = piece.to_arrow()
+            if name not in writers:
+                writers[name] = pq.ParquetWriter(partial[name], table.schema, compression="zstd")
+            writers[name].write_table(table)
+    finally:
+        for writer in writers.values():
+            writer.close()
+    return [partial[name].replace(out / f"{name}.parquet") for name in TABLE_ORDER]
+
+
 def write_sample_folder(
-    out: Path, seed: int = 7, scale: str = "demo", file_format: str = "mixed"
+    out: Path,
+    seed: int = 7,
+    scale: str = "demo",
+    file_format: str = "mixed",
+    customers_per_chunk: int | None = None,
 ) -> list[Path]:
     """Write an export folder + its crmkpi.toml; returns the files written.
 
     `file_format`: ``"mixed"`` (CSV + XLSX + GB18030 悟空CRM CSV + crmkpi.toml, with deliberate
     bad rows), ``"parquet"`` or ``"csv"`` (every table as ``<table>.<ext>``, canonical headers and
-    dtypes, no bad rows, no config).
+    dtypes, no bad rows, no config). `customers_per_chunk` (the scale's CHUNK_CUSTOMERS by
+    default) generates and writes chunk by chunk, Parquet only.
     """
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     if file_format not in ("mixed", "parquet", "csv"):
         raise ValueError(f"unknown file format {file_format!r}; choose mixed, parquet or csv")
+    chunk = customers_per_chunk or CHUNK_CUSTOMERS.get(scale)
+    if chunk and file_format != "parquet":
+        raise ValueError(f"scale {scale!r} in chunks is written as parquet only, not {file_format}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if chunk:
+        return _write_parquet_chunks(out, generate_chunks(SCALES[scale], seed, chunk))
     tables = generate_tables(SCALES[scale], seed)
     if file_format == "mixed":
         return _write_mixed(out, tables)
