@@ -54,9 +54,11 @@ schemas: install
 docs: install
 	$(BIN)/python -m crmkpi.docs README.md docs/config.md
 
-# A measurement, not a test: SCALE=small|medium|large (medium takes a few minutes).
+# A measurement, not a test: SCALE=small|medium|large|xlarge (medium takes a few minutes).
 # ENGINE=spark (or duckdb, sqlframe): that engine end to end against Polars instead, into
-# benchmarks/results-ENGINE.md; FORMATS=parquet to measure one input format.
+# benchmarks/results-ENGINE.md; FORMATS=parquet to measure one input format. SCALE=xlarge
+# (100M order lines, larger than memory) needs FORMATS=parquet and leaves pandas out; large and
+# xlarge write their results into benchmarks/SCALE/.
 SCALE ?= medium
 ENGINE ?= polars
 FORMATS ?= parquet,csv

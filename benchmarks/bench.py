@@ -9,6 +9,10 @@ test: nothing here fails on a timing.
 
 With `--engine spark` (or duckdb, sqlframe) it measures instead crmkpi end to end on that
 engine against Polars, on the same files, into results-<engine>.md and .json.
+
+A contender that fails (a MemoryError, or killed by the OOM killer) is recorded as failed with
+its return code and peak memory; the others still run. A scale larger than memory (xlarge,
+generated chunk by chunk) is measured on Parquet only and without pandas.
 """
 
 from __future__ import annotations
@@ -28,12 +32,24 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DATA = HERE / "data"
+# Where the results go by default: the big scales keep theirs apart from medium's.
+RESULTS = {"large": HERE / "large", "xlarge": HERE / "xlarge"}
+PANDAS_LEFT_OUT = (
+    "left out: the scale is larger than memory, and pandas holds each table whole, several times"
+)
 
 # Each snippet runs in a child process and prints one JSON object after this mark (libraries
 # may print other lines).
 _MARK = "BENCH-RESULT "
+# A child offers itself to the OOM killer first, so that running out of memory ends the
+# measurement, not the machine's other work.
 _CHILD = """
 import json, resource, sys, time
+try:
+    with open("/proc/self/oom_score_adj", "w") as adj:
+        adj.write("1000")
+except OSError:
+    pass
 sys.path.insert(0, {repo!r})
 from pathlib import Path
 folder, fmt = Path({folder!r}), {fmt!r}
@@ -96,15 +112,80 @@ extra = {"customers": table.height, "repeat_buyers": fit["repeat_buyers"],
 """
 
 
+class ChildFailed(RuntimeError):
+    """A benchmark child that did not finish: its return code, peak memory and last words."""
+
+    def __init__(self, returncode: int, peak_rss_mb: float, stderr: str) -> None:
+        super().__init__(f"benchmark child failed (return code {returncode}):\n{stderr[-3000:]}")
+        self.returncode = returncode
+        self.peak_rss_mb = peak_rss_mb
+        lines = stderr.strip().splitlines() or ["no message"]
+        self.error = f"killed by signal {-returncode}" if returncode < 0 else lines[-1]
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "failed": True,
+            "returncode": self.returncode,
+            "peak_rss_mb": self.peak_rss_mb,
+            "error": self.error,
+        }
+
+
 def _child(setup: str, body: str, folder: Path, fmt: str) -> dict[str, Any]:
-    """Run `body` in a fresh interpreter after `setup` (imports are not timed)."""
+    """Run `body` in a fresh interpreter after `setup` (imports are not timed). The child is
+    waited for with wait4, so that its peak memory is known even when it is killed."""
     code = _CHILD.format(repo=str(REPO), folder=str(folder), fmt=fmt, setup=setup, body=body)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"benchmark child failed:\n{done.stderr[-3000:]}")
-    line = next(ln for ln in reversed(done.stdout.splitlines()) if _MARK in ln)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        child = subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=err)
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    if child.returncode != 0:
+        raise ChildFailed(child.returncode, usage.ru_maxrss / 1024, stderr)
+    line = next(ln for ln in reversed(stdout.splitlines()) if _MARK in ln)
     result: dict[str, Any] = json.loads(line[line.index(_MARK) + len(_MARK) :])
     return result
+
+
+def _measure(setup: str, body: str, folder: Path, fmt: str) -> dict[str, Any]:
+    """`_child`'s result, or the record of its failure: one contender failing does not end the
+    benchmark."""
+    try:
+        return _child(setup, body, folder, fmt)
+    except ChildFailed as failure:
+        print(f"failed: {failure}", file=sys.stderr)
+        return failure.record()
+
+
+def _ok(result: dict[str, Any]) -> bool:
+    return "seconds" in result
+
+
+def _ratio(numerator: dict[str, Any], denominator: dict[str, Any]) -> float | None:
+    """How many times longer `numerator` ran, None when either did not run to the end."""
+    if not (_ok(numerator) and _ok(denominator)):
+        return None
+    return round(numerator["seconds"] / max(denominator["seconds"], 1e-9), 2)
+
+
+def _ratios(
+    floor: dict[str, Any], end_to_end: dict[str, Any], subset: dict[str, dict[str, Any]]
+) -> dict[str, float]:
+    """The report's ratios, of the runs that finished."""
+    ratios = {
+        "end_to_end_vs_floor": _ratio(end_to_end, floor),
+        "pandas_vs_crmkpi_subset": _ratio(subset["pandas"], subset["crmkpi"]),
+        "duckdb_vs_crmkpi_subset": _ratio(subset["duckdb"], subset["crmkpi"]),
+    }
+    if _ok(end_to_end) and _ok(floor):
+        memory = end_to_end["peak_rss_mb"] / max(floor["in_memory_mb"], 1e-9)
+        ratios["peak_rss_vs_input_memory"] = round(memory, 2)
+    if _ok(end_to_end):
+        load = end_to_end["stages"].get("load", 0.0)
+        ratios["validation_share_of_total"] = round(load / end_to_end["seconds"], 3)
+    return {name: value for name, value in ratios.items() if value is not None}
 
 
 _GENERATE_SETUP = "from crmkpi.samples import write_sample_folder"
@@ -126,57 +207,81 @@ def ensure_data(scale: str, fmt: str, seed: int = 7) -> tuple[Path, float | None
     return folder, made["seconds"]
 
 
-def run_format(scale: str, fmt: str, work: Path) -> dict[str, Any]:
+def chunked(scale: str) -> bool:
+    """A scale larger than memory, which the generator writes chunk by chunk."""
+    from crmkpi.samples import CHUNK_CUSTOMERS
+
+    return scale in CHUNK_CUSTOMERS
+
+
+def _input_rows(folder: Path, fmt: str, floor: dict[str, Any]) -> int | None:
+    """The floor's count, or when the floor did not finish, the Parquet files' own."""
+    if _ok(floor):
+        rows: int = floor["rows"]
+        return rows
+    if fmt != "parquet":
+        return None
+    import pyarrow.parquet as pq
+
+    return sum(pq.read_metadata(path).num_rows for path in sorted(folder.glob("*.parquet")))
+
+
+def _subsets(scale: str, fmt: str, folder: Path, work: Path) -> dict[str, dict[str, Any]]:
+    """The core subset three ways (pandas left out at a scale larger than memory), each run's
+    result written to work/<name>-<fmt>.parquet."""
+    subset: dict[str, dict[str, Any]] = {}
+    for name in ("crmkpi", "pandas", "duckdb"):
+        if name == "pandas" and chunked(scale):
+            subset[name] = {"left_out": PANDAS_LEFT_OUT}
+            continue
+        function = f"{name}_subset"
+        subset[name] = _measure(
+            _SUBSET_SETUP.format(function=function),
+            _SUBSET.format(function=function, result=str(work / f"{name}-{fmt}.parquet")),
+            folder,
+            fmt,
+        )
+    return subset
+
+
+def _compare_subsets(subset: dict[str, dict[str, Any]], fmt: str, work: Path) -> list[str]:
+    """Assert every finished subset result equal to crmkpi's; returns the names compared."""
     import polars as pl
 
     from benchmarks.contenders import compare
 
+    finished = [name for name, result in subset.items() if _ok(result)]
+    if "crmkpi" not in finished:
+        return []
+    reference = pl.read_parquet(work / f"crmkpi-{fmt}.parquet")
+    others = [name for name in finished if name != "crmkpi"]
+    for name in others:
+        compare(reference, pl.read_parquet(work / f"{name}-{fmt}.parquet"), name)
+    return others
+
+
+def run_format(scale: str, fmt: str, work: Path) -> dict[str, Any]:
     folder, generated = ensure_data(scale, fmt)
     out = work / f"out-{fmt}"
-    floor = _child(_FLOOR_SETUP, _FLOOR, folder, fmt)
-    end_to_end = _child(
+    floor = _measure(_FLOOR_SETUP, _FLOOR, folder, fmt)
+    end_to_end = _measure(
         _END_TO_END_SETUP, _END_TO_END.format(out=str(out), engine="polars"), folder, fmt
     )
-    clv = _child(_CLV_SETUP, _CLV, folder, fmt)
-    subset: dict[str, Any] = {}
-    results = {}
-    for name in ("crmkpi", "pandas", "duckdb"):
-        path = work / f"{name}-{fmt}.parquet"
-        function = f"{name}_subset"
-        subset[name] = _child(
-            _SUBSET_SETUP.format(function=function),
-            _SUBSET.format(function=function, result=str(path)),
-            folder,
-            fmt,
-        )
-        results[name] = pl.read_parquet(path)
-    compare(results["crmkpi"], results["pandas"], "pandas")
-    compare(results["crmkpi"], results["duckdb"], "duckdb")
-    stages = end_to_end["stages"]
-    total = end_to_end["seconds"]
+    clv = _measure(_CLV_SETUP, _CLV, folder, fmt)
+    subset = _subsets(scale, fmt, folder, work)
+    compared = _compare_subsets(subset, fmt, work)
     return {
         "data": str(folder.relative_to(REPO)) if folder.is_relative_to(REPO) else str(folder),
         "generated_seconds": generated,
-        "input_rows": floor["rows"],
-        "input_in_memory_mb": round(floor["in_memory_mb"], 1),
+        "input_rows": _input_rows(folder, fmt, floor),
+        "input_in_memory_mb": round(floor["in_memory_mb"], 1) if _ok(floor) else None,
         "floor": floor,
         "crmkpi_end_to_end": end_to_end,
         "clv_forecast": clv,
         "core_subset": subset,
-        "core_subset_results_equal": True,
-        "ratios": {
-            "end_to_end_vs_floor": round(total / floor["seconds"], 2),
-            "pandas_vs_crmkpi_subset": round(
-                subset["pandas"]["seconds"] / subset["crmkpi"]["seconds"], 2
-            ),
-            "duckdb_vs_crmkpi_subset": round(
-                subset["duckdb"]["seconds"] / subset["crmkpi"]["seconds"], 2
-            ),
-            "peak_rss_vs_input_memory": round(
-                end_to_end["peak_rss_mb"] / max(floor["in_memory_mb"], 1e-9), 2
-            ),
-            "validation_share_of_total": round(stages.get("load", 0.0) / total, 3),
-        },
+        "core_subset_compared_with_crmkpi": compared,
+        "core_subset_results_equal": True if compared else None,
+        "ratios": _ratios(floor, end_to_end, subset),
     }
 
 
@@ -265,6 +370,26 @@ def machine() -> dict[str, Any]:
     }
 
 
+def _row(label: str, result: dict[str, Any]) -> str:
+    """A table row: seconds and peak memory, how the run failed, or why it was left out."""
+    if "left_out" in result:
+        return f"| {label} | {result['left_out']} | – |"
+    if not _ok(result):
+        error = str(result["error"]).replace("|", "\\|")
+        return (
+            f"| {label} | failed: {error} (return code {result['returncode']}) | "
+            f"{result['peak_rss_mb']:.0f} |"
+        )
+    return f"| {label} | {result['seconds']:.2f} | {result['peak_rss_mb']:.0f} |"
+
+
+def _inputs_heading(fmt: str, result: dict[str, Any]) -> str:
+    rows, memory = result["input_rows"], result["input_in_memory_mb"]
+    counted = f"{rows:,} rows" if rows is not None else "rows unknown"
+    held = f"{memory} MB in memory" if memory is not None else "the floor did not finish"
+    return f"## {fmt} inputs ({counted}, {held})"
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# crmkpi benchmark ({report['scale']})",
@@ -275,37 +400,33 @@ def render_markdown(report: dict[str, Any]) -> str:
     ]
     for fmt, result in report["formats"].items():
         e2e, floor, subset = result["crmkpi_end_to_end"], result["floor"], result["core_subset"]
+        clv = result["clv_forecast"]
+        e2e_label = "crmkpi compute end to end"
+        clv_label = "clv_forecast: BG/NBD + Gamma-Gamma fits and predictions"
+        if _ok(e2e):
+            e2e_label += f" ({e2e['metrics']} metrics)"
+        if _ok(clv):
+            clv_label += (
+                f", {clv['customers']:,} customers ({clv['distinct_x_tx_T']:,} distinct x, t_x, T)"
+            )
         lines += [
-            f"## {fmt} inputs ({result['input_rows']:,} rows, "
-            f"{result['input_in_memory_mb']} MB in memory)",
+            _inputs_heading(fmt, result),
             "",
             "| run | seconds | peak RSS (MB) |",
             "|---|---:|---:|",
-            f"| floor: Polars reads every input column | {floor['seconds']:.2f} | "
-            f"{floor['peak_rss_mb']:.0f} |",
-            f"| crmkpi compute end to end ({e2e['metrics']} metrics) | {e2e['seconds']:.2f} | "
-            f"{e2e['peak_rss_mb']:.0f} |",
-        ]
-        lines += [
-            f"| core subset: {name} | {subset[name]['seconds']:.2f} | "
-            f"{subset[name]['peak_rss_mb']:.0f} |"
-            for name in ("crmkpi", "pandas", "duckdb")
-        ]
-        clv = result["clv_forecast"]
-        lines.append(
-            f"| clv_forecast: BG/NBD + Gamma-Gamma fits and predictions, {clv['customers']:,} "
-            f"customers ({clv['distinct_x_tx_T']:,} distinct x, t_x, T) | {clv['seconds']:.2f} | "
-            f"{clv['peak_rss_mb']:.0f} |"
-        )
-        lines += [
-            "",
-            "crmkpi stages (s): " + ", ".join(f"{k} {v:.2f}" for k, v in e2e["stages"].items()),
-            "",
-            "Ratios: " + ", ".join(f"{k} {v}" for k, v in result["ratios"].items()),
-            "",
-            "The three core-subset results were asserted equal.",
+            _row("floor: Polars reads every input column", floor),
+            _row(e2e_label, e2e),
+            *(_row(f"core subset: {name}", subset[name]) for name in subset),
+            _row(clv_label, clv),
             "",
         ]
+        if _ok(e2e):
+            stages = ", ".join(f"{k} {v:.2f}" for k, v in e2e["stages"].items())
+            lines += [f"crmkpi stages (s): {stages}", ""]
+        lines += ["Ratios: " + ", ".join(f"{k} {v}" for k, v in result["ratios"].items()), ""]
+        if result["core_subset_compared_with_crmkpi"]:
+            names = ", ".join(["crmkpi", *result["core_subset_compared_with_crmkpi"]])
+            lines += [f"The core-subset results of {names} were asserted equal.", ""]
     return "\n".join(lines)
 
 
@@ -313,10 +434,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", default="medium")
     parser.add_argument("--formats", default="parquet,csv")
-    parser.add_argument("--out", type=Path, default=HERE)
+    parser.add_argument(
+        "--out", type=Path, help="default: benchmarks/ (benchmarks/<scale>/ for large and xlarge)"
+    )
     parser.add_argument("--engine", default="polars")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO))
+    if chunked(args.scale) and args.formats != "parquet":
+        parser.error(f"scale {args.scale} is generated as Parquet only: use --formats parquet")
+    args.out = args.out or RESULTS.get(args.scale, HERE)
     if args.engine != "polars":
         return engine_main(args)
     report: dict[str, Any] = {"scale": args.scale, "machine": machine(), "formats": {}}

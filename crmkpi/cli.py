@@ -166,7 +166,11 @@ def sample_data(
     out: Annotated[Path, typer.Argument(help="Folder to write the synthetic exports into.")],
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same files.")] = 7,
     scale: Annotated[
-        str, typer.Option(help="tiny, demo (what sample_data/ holds), small, medium or large.")
+        str,
+        typer.Option(
+            help="tiny, demo (what sample_data/ holds), small, medium, large or xlarge (100M "
+            "order lines, Parquet only, written chunk by chunk)."
+        ),
     ] = "demo",
     file_format: Annotated[
         str,
@@ -176,12 +180,14 @@ def sample_data(
     ] = "mixed",
 ) -> None:
     """Write a realistic synthetic CRM export folder covering every canonical table."""
-    from crmkpi.samples import SCALES, write_sample_folder
+    from crmkpi.samples import CHUNK_CUSTOMERS, SCALES, write_sample_folder
 
     if scale not in SCALES:
         raise typer.BadParameter(f"choose one of {', '.join(SCALES)}", param_hint="--scale")
     if file_format not in ("mixed", "csv", "parquet"):
         raise typer.BadParameter("choose mixed, csv or parquet", param_hint="--format")
+    if scale in CHUNK_CUSTOMERS and file_format != "parquet":
+        raise typer.BadParameter(f"scale {scale} is written as parquet only", param_hint="--format")
     written = _guarded(
         lambda: write_sample_folder(out, seed=seed, scale=scale, file_format=file_format)
     )

@@ -1,12 +1,15 @@
 """A seconds-long smoke run of `make bench`, to keep it working: it asserts the three
-implementations of the core subset agree and the reports are written, never a timing."""
+implementations of the core subset agree and the reports are written, never a timing; and a
+contender that dies is recorded, not the end of the benchmark."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
+import polars as pl
 import pytest
 
 from tests.conftest import REPO
@@ -26,3 +29,50 @@ def test_benchmark_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         assert set(result["ratios"]) >= {"end_to_end_vs_floor", "pandas_vs_crmkpi_subset"}
     assert "core subset: duckdb" in (tmp_path / "results.md").read_text()
     assert sys.modules["benchmarks.contenders"]
+
+
+def test_a_child_that_dies_is_recorded_with_its_return_code_and_peak_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(REPO))
+    from benchmarks import bench
+
+    killed = bench._measure("", "import os, signal\nos.kill(os.getpid(), 9)", tmp_path, "parquet")
+    assert killed["failed"] is True and killed["returncode"] == -9
+    assert killed["error"] == "killed by signal 9" and killed["peak_rss_mb"] > 0
+    short = bench._measure("", "raise MemoryError", tmp_path, "parquet")
+    assert short["returncode"] == 1 and short["error"] == "MemoryError"
+
+
+def test_xlarge_is_parquet_only_without_pandas_and_outlives_its_contenders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every run killed as the OOM killer would: each is recorded, the report still written."""
+    monkeypatch.syspath_prepend(str(REPO))
+    from benchmarks import bench
+
+    with pytest.raises(SystemExit):
+        bench.main(["--scale", "xlarge", "--formats", "parquet,csv", "--out", str(tmp_path)])
+    folder = tmp_path / "data"
+    folder.mkdir()
+    pl.DataFrame({"order_id": ["O1", "O2", "O3"]}).write_parquet(folder / "orders.parquet")
+    monkeypatch.setattr(bench, "ensure_data", lambda scale, fmt: (folder, None))
+
+    def killed(setup: str, body: str, folder: Path, fmt: str) -> dict[str, Any]:
+        raise bench.ChildFailed(-9, 17_000.0, "")
+
+    monkeypatch.setattr(bench, "_child", killed)
+    report = bench.main(["--scale", "xlarge", "--formats", "parquet", "--out", str(tmp_path)])
+    result = report["formats"]["parquet"]
+    assert result["input_rows"] == 3 and result["input_in_memory_mb"] is None
+    assert result["floor"] == {
+        "failed": True,
+        "returncode": -9,
+        "peak_rss_mb": 17_000.0,
+        "error": "killed by signal 9",
+    }
+    assert "left_out" in result["core_subset"]["pandas"]
+    assert result["core_subset_results_equal"] is None and result["ratios"] == {}
+    markdown = (tmp_path / "results.md").read_text()
+    assert "| floor: Polars reads every input column | failed: killed by signal 9" in markdown
+    assert "core subset: pandas | left out" in markdown

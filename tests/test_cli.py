@@ -36,6 +36,14 @@ def test_bad_option_value_is_a_usage_error(tmp_path: Path, option: str, value: s
     assert not (tmp_path / "kpis").exists()
 
 
+def test_a_chunked_scale_in_csv_is_a_usage_error(tmp_path: Path) -> None:
+    args = ["sample-data", str(tmp_path / "out"), "--scale", "xlarge", "--format", "csv"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, (result.exit_code, result.stderr)
+    assert "parquet only" in result.stderr and "--format" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_bracketed_help_text_is_printed_as_written() -> None:
     """Rich markup would read `[input]` as a style tag and drop it."""
     result = CliRunner().invoke(app, ["validate", "--help"])

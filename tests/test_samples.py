@@ -10,10 +10,18 @@ from pathlib import Path
 
 import fastexcel
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 
 from crmkpi.api import compute_kpis
-from crmkpi.samples import SCALES, SampleSize, generate_tables, write_sample_folder
+from crmkpi.samples import (
+    CHUNK_CUSTOMERS,
+    SCALES,
+    SampleSize,
+    generate_chunks,
+    generate_tables,
+    write_sample_folder,
+)
 from crmkpi.tables import CONTRACTS, TABLE_NAMES, columns_of
 
 START, END = dt.datetime(2024, 1, 1), dt.datetime(2026, 1, 1)
@@ -24,9 +32,34 @@ def tiny() -> dict[str, pl.DataFrame]:
     return generate_tables(SCALES["tiny"], 7)
 
 
+def _chunked(size: SampleSize, seed: int, customers_per_chunk: int) -> dict[str, pl.DataFrame]:
+    """generate_chunks' pieces put together, table by table."""
+    pieces: dict[str, list[pl.DataFrame]] = {}
+    for name, piece in generate_chunks(size, seed, customers_per_chunk):
+        pieces.setdefault(name, []).append(piece)
+    return {name: pl.concat(frames) for name, frames in pieces.items()}
+
+
 @pytest.fixture(scope="module")
-def demo() -> dict[str, pl.DataFrame]:
+def demo_whole() -> dict[str, pl.DataFrame]:
     return generate_tables(SCALES["demo"], 7)
+
+
+# The consistency tests run on the demo scale made whole and in chunks of 100 customers; the
+# tests of the story's statistics on the whole only (the demo scale is too small to show them in
+# every draw, and the chunks are other draws).
+@pytest.fixture(scope="module")
+def demo_chunks() -> dict[str, pl.DataFrame]:
+    return _chunked(SCALES["demo"], 7, 100)
+
+
+@pytest.fixture(scope="module", params=["whole", "in-chunks"])
+def demo(
+    request: pytest.FixtureRequest,
+    demo_whole: dict[str, pl.DataFrame],
+    demo_chunks: dict[str, pl.DataFrame],
+) -> dict[str, pl.DataFrame]:
+    return demo_whole if request.param == "whole" else demo_chunks
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +71,19 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _digests(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+# The id of each table whose records belong to a chunk of customers.
+ID_COLUMNS = {
+    "customers": "customer_id",
+    "orders": "order_id",
+    "deals": "deal_id",
+    "leads": "lead_id",
+    "activities": "activity_id",
+    "tickets": "ticket_id",
+    "calls": "call_id",
+    "surveys": "response_id",
+}
 
 
 def _ids(frame: pl.DataFrame, column: str) -> set[str]:
@@ -76,12 +122,15 @@ def tables_height(tables: dict[str, pl.DataFrame], name: str) -> int:
 
 
 def test_scales_are_ordered() -> None:
-    order = ["tiny", "demo", "small", "medium", "large"]
+    order = ["tiny", "demo", "small", "medium", "large", "xlarge"]
     assert list(SCALES) == order
     totals = [sum(vars(SCALES[s]).values()) for s in order]
     assert totals == sorted(totals)
     assert 2_000 <= totals[1] <= 6_000  # demo: a few thousand rows
     assert SCALES["large"].orders == 10_000_000
+    large, xlarge = vars(SCALES["large"]), vars(SCALES["xlarge"])
+    assert xlarge == {table: 10 * rows for table, rows in large.items()}
+    assert set(CHUNK_CUSTOMERS) == {"xlarge"}
 
 
 # ---------------------------------------------------------------------------- consistency
@@ -174,6 +223,20 @@ def test_leads_activities_campaigns(demo: dict[str, pl.DataFrame]) -> None:
     assert set(activities["type"]) == {"call", "email", "meeting", "visit", "chat"}
 
 
+def test_every_reference_names_an_existing_record(demo: dict[str, pl.DataFrame]) -> None:
+    customers = _ids(demo["customers"], "customer_id")
+    for name, frame in demo.items():
+        if "customer_id" in frame.columns:
+            assert _ids(frame, "customer_id") <= customers, name
+        if "campaign_id" in frame.columns:
+            assert _ids(frame, "campaign_id") <= _ids(demo["campaigns"], "campaign_id"), name
+        if "rep" in frame.columns:
+            assert _ids(frame, "rep") <= _ids(demo["reps"], "rep"), name
+    assert _ids(demo["surveys"], "ticket_id") <= _ids(demo["tickets"], "ticket_id")
+    leads = _ids(demo["leads"], "lead_id")
+    assert _ids(demo["campaign_members"], "member_id") <= customers | leads
+
+
 def test_service_tables(demo: dict[str, pl.DataFrame]) -> None:
     tickets, calls, surveys = demo["tickets"], demo["calls"], demo["surveys"]
     reps = demo["reps"]
@@ -243,8 +306,10 @@ def test_reps_quotas_budgets(demo: dict[str, pl.DataFrame]) -> None:
     assert set(demo["spend"]["category"]) == set(budgets["category"])
 
 
-def test_trainings_lift_the_trained_reps_won_revenue(demo: dict[str, pl.DataFrame]) -> None:
-    trainings, deals, reps = demo["trainings"], demo["deals"], demo["reps"]
+def test_trainings_lift_the_trained_reps_won_revenue(
+    demo_whole: dict[str, pl.DataFrame],
+) -> None:
+    trainings, deals, reps = demo_whole["trainings"], demo_whole["deals"], demo_whole["reps"]
     sales = set(reps.filter(pl.col("team") == "Sales")["rep"])
     assert 3 <= trainings.height <= 12 and set(trainings["rep"]) <= sales
     assert trainings.select("rep", "trained_on").is_unique().all()
@@ -260,7 +325,7 @@ def test_trainings_lift_the_trained_reps_won_revenue(demo: dict[str, pl.DataFram
         span = dt.timedelta(days=90)
         before += mine.filter((pl.col("day") >= day - span) & (pl.col("day") < day))["amount"].sum()
         after += mine.filter((pl.col("day") > day) & (pl.col("day") <= day + span))["amount"].sum()
-    kpis = compute_kpis(demo, period="all", as_of=dt.date(2025, 12, 31),
+    kpis = compute_kpis(demo_whole, period="all", as_of=dt.date(2025, 12, 31),
                         metrics=["training_effectiveness"])  # fmt: skip
     total = kpis.row(0, named=True)
     assert (total["numerator"], total["denominator"]) == pytest.approx((after - before, before))
@@ -280,7 +345,9 @@ def test_incidents_prep_times_and_ad_surveys(demo: dict[str, pl.DataFrame]) -> N
     assert share.min() >= 0.0 and share.max() <= 0.2
     surveys = demo["surveys"]
     assert surveys["response_id"].is_unique().all()
-    assert surveys["responded_at"].is_sorted()
+    # In response order (within each chunk: the ids' prefix).
+    chunk = pl.col("response_id").str.extract(r"^(.*)SV", 1)
+    assert surveys.equals(surveys.sort(chunk, "responded_at", maintain_order=True))
     aware = surveys.filter(pl.col("survey_type") == "ad_awareness")["score"]
     rated = surveys.filter(pl.col("survey_type") == "ad_rating")["score"]
     assert aware.len() > 0 and set(aware) <= {0.0, 1.0}
@@ -298,9 +365,9 @@ def test_everything_happens_in_the_range(tiny: dict[str, pl.DataFrame]) -> None:
                 assert ((values >= low) & (values < high)).all(), (name, column)
 
 
-def test_seasonality_and_growth(demo: dict[str, pl.DataFrame]) -> None:
+def test_seasonality_and_growth(demo_whole: dict[str, pl.DataFrame]) -> None:
     revenue = (
-        demo["orders"]
+        demo_whole["orders"]
         .filter(pl.col("status") == "completed")
         .group_by(
             pl.col("ordered_at").dt.year().alias("y"), pl.col("ordered_at").dt.quarter().alias("q")
@@ -313,7 +380,7 @@ def test_seasonality_and_growth(demo: dict[str, pl.DataFrame]) -> None:
     assert sum(v for (y, _), v in by.items() if y == 2025) > sum(
         v for (y, _), v in by.items() if y == 2024
     )
-    orders = demo["orders"]
+    orders = demo_whole["orders"]
     weekend = orders["ordered_at"].dt.weekday() >= 6
     assert weekend.sum() < orders.height * 2 / 7
 
@@ -324,6 +391,48 @@ def test_custom_range() -> None:
         CONTRACTS[name].validate(frame, lazy=True)
     created = tables["customers"]["created_at"]
     assert ((created >= dt.datetime(2023, 3, 1)) & (created < dt.datetime(2023, 9, 1))).all()
+
+
+# ---------------------------------------------------------------------------- chunks
+
+
+def test_chunks_split_the_rows_and_prefix_their_ids(demo_chunks: dict[str, pl.DataFrame]) -> None:
+    size = SCALES["demo"]
+    for table in ("customers", "deals", "leads", "activities", "calls"):
+        assert demo_chunks[table].height == getattr(size, table), table
+    for table in ("orders", "tickets", "surveys", "campaign_members"):
+        assert 0.5 * getattr(size, table) <= demo_chunks[table].height <= 1.2 * getattr(size, table)
+    for table, column in ID_COLUMNS.items():
+        ids = demo_chunks[table][column]
+        assert set(ids.str.slice(0, 2)) == {"0-", "1-", "2-"}, table  # 300 customers by 100
+        if table != "orders":  # an order's lines share its id
+            assert ids.is_unique().all(), table
+    assert demo_chunks["leads"]["campaign_id"].drop_nulls().str.starts_with("CMP").all()
+    for name, frame in demo_chunks.items():
+        CONTRACTS[name].validate(frame, lazy=True)
+
+
+def test_chunked_parquet_one_file_per_table_same_bytes_for_a_seed(
+    tmp_path: Path, demo_chunks: dict[str, pl.DataFrame]
+) -> None:
+    written = write_sample_folder(tmp_path / "a", 7, "demo", "parquet", customers_per_chunk=100)
+    write_sample_folder(tmp_path / "b", 7, "demo", "parquet", customers_per_chunk=100)
+    write_sample_folder(tmp_path / "c", 8, "demo", "parquet", customers_per_chunk=100)
+    assert [p.name for p in written] == [f"{t}.parquet" for t in TABLE_NAMES]
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(p.name for p in written)
+    assert _digests(tmp_path / "a") == _digests(tmp_path / "b")
+    assert _digests(tmp_path / "a")["orders.parquet"] != _digests(tmp_path / "c")["orders.parquet"]
+    for path in written:
+        assert pl.read_parquet(path).equals(demo_chunks[path.stem]), path.name
+    assert pq.ParquetFile(tmp_path / "a" / "orders.parquet").metadata.num_row_groups == 3
+
+
+def test_chunks_are_written_as_parquet_only(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="parquet only"):
+        write_sample_folder(tmp_path, scale="xlarge", file_format="csv")
+    with pytest.raises(ValueError, match="parquet only"):
+        write_sample_folder(tmp_path, scale="tiny", file_format="mixed", customers_per_chunk=20)
+    assert not any(tmp_path.iterdir())
 
 
 # ---------------------------------------------------------------------------- determinism
