@@ -45,9 +45,9 @@ def _scheduled() -> tuple[_Scheduled, ...]:
     )
 
 
-def as_date(frame: pl.DataFrame, column: str) -> pl.Expr:
+def as_date(frame: pl.DataFrame | pl.LazyFrame, column: str) -> pl.Expr:
     """A date or datetime column as dates."""
-    dtype = frame.schema[column]
+    dtype = frame.collect_schema()[column]
     return pl.col(column).dt.date() if isinstance(dtype, pl.Datetime) else pl.col(column)
 
 

@@ -19,7 +19,7 @@ import polars as pl
 from crmkpi.calendar import Calendar
 from crmkpi.choices import DEFAULT_DIMENSIONS, DIMENSIONS
 from crmkpi.cutoff import Inferred, as_date, infer_as_of
-from crmkpi.engines import Engine, engine_named
+from crmkpi.engines import Engine, Frame, engine_named
 from crmkpi.errors import ConfigError
 from crmkpi.metrics import REGISTRY
 from crmkpi.metrics.base import Context, Derived, Growth, Metric, Ratio, Simple, Stock
@@ -134,16 +134,17 @@ def plan(
 
 
 def _first_date(
-    sources: Mapping[str, pl.DataFrame], anchors: set[tuple[str, str]], as_of: dt.date
+    sources: Mapping[str, Frame], anchors: set[tuple[str, str]], as_of: dt.date
 ) -> dt.date | None:
     """The earliest anchor date up to as-of over the anchors in use: where the periods start."""
     firsts = []
-    for source, anchor in anchors:
-        dates = sources[source].select(as_date(sources[source], anchor).alias("d"))["d"]
-        first = dates.filter(dates <= as_of).min()
+    for source, anchor in sorted(anchors):
+        frame = sources[source].lazy()
+        date = as_date(frame, anchor)
+        first = frame.select(date.filter(date <= as_of).min()).collect().item()
         if first is not None:
             firsts.append(first)
-    return min(firsts) if firsts else None  # type: ignore[return-value]
+    return min(firsts) if firsts else None
 
 
 # --- assembly (small frames, Polars) ------------------------------------------------------------
@@ -265,7 +266,7 @@ class Prepared:
     """The sources of a run, and what was built on the way that others may reuse."""
 
     sources: dict[str, Source]  # with their dimensions, as the engine's lazy frames
-    frames: dict[str, pl.DataFrame]  # the tables and views, before their dimensions
+    frames: dict[str, Frame]  # the tables and views, before their dimensions
     # built once per run, shared with the profiles stage: rfm, customer_base, day_purchases
     shared: dict[str, pl.DataFrame]
     churn_source: str | None
@@ -294,7 +295,7 @@ def prepare_sources(
     spans = None
     if orders is not None and (reads_base or reads_first_order):
         spans = order_spans(orders, as_of)
-    frames = {name: frame for name, frame in tables.items() if wanted(name)}
+    frames: dict[str, Frame] = {name: frame for name, frame in tables.items() if wanted(name)}
     shared: dict[str, pl.DataFrame] = {}
     if reads_base:
         base, churn_source = customer_base(customers_table, orders, as_of, settings, spans)
@@ -428,8 +429,8 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
     # The sources of every output metric are prepared, whatever was asked: which metrics are
     # computable, and so where the periods start, is the whole run's (a metric alone at large
     # scale costs the views, not the whole run's aggregations).
-    outputs = [m.name for m in REGISTRY.outputs()]
-    reachable = [n for n in outputs if set(REGISTRY[n].requires) <= set(options.dimensions)]
+    every_output = [m.name for m in REGISTRY.outputs()]
+    reachable = [n for n in every_output if set(REGISTRY[n].requires) <= set(options.dimensions)]
     needed: dict[str, set[str]] = {}
     for name in REGISTRY.order(reachable):
         for table, read in REGISTRY[name].table_columns.items():
@@ -442,7 +443,7 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
     churn_source, forecast = prepared.churn_source, prepared.forecast
     columns = {name: frozenset(source.schema) for name, source in sources.items()}
     # Adoption needs who logged activities and who owns deals or customers: reps on both sides.
-    with_rep = {n for n, f in (*tables.items(), *frames.items()) if "rep" in f.columns}
+    with_rep = {n for n, f in (*tables.items(), *frames.items()) if "rep" in f.collect_schema()}
     adoption_inputs = (
         "rep_adoption" in needed
         and "activities" in with_rep
@@ -475,7 +476,7 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
     # at the first date of every computable metric, whatever was asked: a metric alone gets
     # the periods and the grid it gets in the whole run.
     computable, _, _ = plan(
-        outputs, columns, {**settings, "churn_source": churn_source}, unavailable
+        every_output, columns, {**settings, "churn_source": churn_source}, unavailable
     )
     dated = {**tables, **frames}
     all_anchors = {(t, a) for t, a in _anchors(computable) if t in frames}
@@ -486,7 +487,8 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
     _check_period_count(periods, options.calendar.grain, settings["max_periods"])
     calendar = options.calendar.table(low or as_of, as_of)
     if adoption_inputs:
-        base_frame = frames.get("customer_base")
+        # the customer base as a source of the run (built, and kept unless empty without churn)
+        base_frame = prepared.shared["customer_base"] if "customer_base" in frames else None
         adoption = rep_adoption(
             calendar, periods, as_of, tables.get("activities"), tables.get("deals"), base_frame
         )
@@ -599,9 +601,7 @@ def _growth_nulled(
     return nulled
 
 
-def _setting_gaps(
-    frames: Mapping[str, pl.DataFrame], settings: Mapping[str, Any]
-) -> dict[str, str]:
+def _setting_gaps(frames: Mapping[str, Frame], settings: Mapping[str, Any]) -> dict[str, str]:
     """The metrics that need columns while a setting is on (Simple.setting_columns), when it is
     on and their source lacks them, with the reason."""
     gaps = {}
@@ -609,7 +609,7 @@ def _setting_gaps(
         if not isinstance(metric, Simple) or metric.table not in frames:
             continue
         for setting, columns in metric.setting_columns:
-            absent = [c for c in columns if c not in frames[metric.table].columns]
+            absent = [c for c in columns if c not in frames[metric.table].collect_schema()]
             if settings[setting] and absent:
                 gaps[metric.name] = (
                     f"{metric.table} lacks column(s) {', '.join(absent)}, needed while "

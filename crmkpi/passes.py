@@ -24,7 +24,7 @@ from typing import Any
 import narwhals as nw
 import polars as pl
 
-from crmkpi.engines import Engine
+from crmkpi.engines import Engine, Frame
 from crmkpi.metrics.base import Context, Metric, Simple, Stock
 from crmkpi.metrics.reductions import VALUE, distinct, exact_sum
 
@@ -88,7 +88,7 @@ def _dimension_column(name: str, columns: Collection[str], table: str) -> str | 
 
 def resolve_dimensions(
     name: str,
-    frame: pl.DataFrame,
+    frame: Frame,
     wanted: Sequence[str],
     customers: pl.DataFrame | None,
     reps: pl.DataFrame | None,
@@ -105,16 +105,16 @@ def resolve_dimensions(
     lazy = engine.lazy(frame)
     # the schema follows from the inputs' own: no engine is asked (a Spark-like one would
     # have to analyse the plan)
-    schema: dict[str, Any] = dict(frame.schema)
+    schema: dict[str, Any] = dict(frame.collect_schema())
     for dimension in wanted:
-        own = _dimension_column(dimension, frame.columns, name)
+        own = _dimension_column(dimension, schema, name)
         if own is not None:
             columns[dimension] = nw.col(own)
             supplied.add(dimension)
         elif (
             dimension in ("segment", "region")
             and customers is not None
-            and "customer_id" in frame.columns
+            and "customer_id" in schema
             and dimension in customers.columns
             and customers[dimension].is_not_null().any()
         ):
@@ -122,17 +122,14 @@ def resolve_dimensions(
             columns[dimension] = nw.col(f"__{dimension}")
             supplied.add(dimension)
         elif (
-            dimension == "team"
-            and reps is not None
-            and "team" in reps.columns
-            and "rep" in frame.columns
+            dimension == "team" and reps is not None and "team" in reps.columns and "rep" in schema
         ):
             teams = reps.select("rep", pl.col("team").alias("__team"))
             lazy = lazy.join(engine.lazy(teams), on="rep", how="left")
             schema["__team"] = teams.schema["__team"]
             columns[dimension] = nw.col("__team")
             supplied.add(dimension)
-    if from_customers and customers is not None and "customer_id" in frame.columns:
+    if from_customers and customers is not None and "customer_id" in schema:
         looked_up = customers.select(
             "customer_id", *(pl.col(c).alias(new) for new, c in from_customers.items())
         )
@@ -140,7 +137,7 @@ def resolve_dimensions(
     lazy = lazy.with_columns(
         e.cast(nw.String).fill_null(NONE_LABEL).alias(f"dim:{d}") for d, e in columns.items()
     )
-    if customers is not None and "customer_id" in frame.columns:
+    if customers is not None and "customer_id" in schema:
         schema.update({new: customers.schema[c] for new, c in from_customers.items()})
     schema.update({f"dim:{d}": pl.String for d in columns})
     helpers = [c for c in schema if c.startswith("__")]

@@ -103,14 +103,16 @@ def order_key(orders: pl.DataFrame) -> pl.Expr:
     return key.alias(ORDER_KEY)
 
 
-def completed_orders(orders: pl.DataFrame, before: dt.datetime | None = None) -> pl.DataFrame:
-    """Orders that count (ordered before `before`), with their `order_key`."""
-    return orders.filter(counted(orders, before)).with_columns(order_key(orders))
+def completed_orders(orders: pl.DataFrame, before: dt.datetime | None = None) -> pl.LazyFrame:
+    """Orders that count (ordered before `before`), with their `order_key`: a plan over the
+    orders, not a copy of them."""
+    return orders.lazy().filter(counted(orders, before)).with_columns(order_key(orders))
 
 
-def placed_orders(orders: pl.DataFrame, before: dt.datetime) -> pl.DataFrame:
-    """Every order placed before `before`, whatever its status, with its `order_key`."""
-    return orders.filter(pl.col("ordered_at") < before).with_columns(order_key(orders))
+def placed_orders(orders: pl.DataFrame, before: dt.datetime) -> pl.LazyFrame:
+    """Every order placed before `before`, whatever its status, with its `order_key` (a plan
+    over the orders)."""
+    return orders.lazy().filter(pl.col("ordered_at") < before).with_columns(order_key(orders))
 
 
 def order_spans(orders: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:

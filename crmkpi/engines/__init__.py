@@ -13,13 +13,22 @@ import polars as pl
 from crmkpi.choices import ENGINES
 from crmkpi.errors import ConfigError
 
+# A table or a view as the run holds it: collected, or a lazy Polars plan over the tables (views
+# that only filter or add a column are not copied).
+Frame = pl.DataFrame | pl.LazyFrame
+
+
+def collected(frame: Frame) -> pl.DataFrame:
+    """The frame's rows, for an engine that takes them from Polars."""
+    return frame.collect() if isinstance(frame, pl.LazyFrame) else frame
+
 
 class Engine(Protocol):
     """What the plan needs from a backend."""
 
     name: str
 
-    def lazy(self, frame: pl.DataFrame) -> nw.LazyFrame[Any]:
+    def lazy(self, frame: Frame) -> nw.LazyFrame[Any]:
         """The frame as this engine's lazy frame (zero-copy where the engine allows)."""
         ...
 
@@ -55,12 +64,13 @@ def to_polars(native: Any) -> pl.DataFrame:
     return native if isinstance(native, pl.DataFrame) else pl.DataFrame(pl.from_arrow(native))
 
 
-def arrow_of(frame: pl.DataFrame) -> Any:
+def arrow_of(frame: Frame) -> Any:
     """The frame as Arrow in the oldest layout (large strings, no string views), which every
     Arrow reader of the engines (DuckDB, Spark) understands; unsigned integers (row counts of
     the views) become Int64, which Spark has no unsigned type for."""
-    unsigned = [c for c, t in frame.schema.items() if t.is_unsigned_integer()]
-    signed = frame.with_columns(pl.col(unsigned).cast(pl.Int64)) if unsigned else frame
+    rows = collected(frame)
+    unsigned = [c for c, t in rows.schema.items() if t.is_unsigned_integer()]
+    signed = rows.with_columns(pl.col(unsigned).cast(pl.Int64)) if unsigned else rows
     return signed.to_arrow(compat_level=pl.CompatLevel.oldest())
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import narwhals as nw
 import polars as pl
 
-from crmkpi.engines import to_polars
+from crmkpi.engines import Frame, collected, to_polars
 from crmkpi.errors import ConfigError
 
 
@@ -24,8 +24,8 @@ class DuckDBEngine:
             ) from exc
         self._connection = duckdb.connect()
 
-    def lazy(self, frame: pl.DataFrame) -> nw.LazyFrame[Any]:
-        return nw.from_native(self._connection.from_arrow(frame.to_arrow()))
+    def lazy(self, frame: Frame) -> nw.LazyFrame[Any]:
+        return nw.from_native(self._connection.from_arrow(collected(frame).to_arrow()))
 
     def collect_all(self, plans: Sequence[nw.LazyFrame[Any]]) -> list[pl.DataFrame]:
         return [to_polars(p.collect().to_native()) for p in plans]

@@ -9,11 +9,13 @@ from typing import Any
 import narwhals as nw
 import polars as pl
 
+from crmkpi.engines import Frame
+
 
 class PolarsEngine:
     name = "polars"
 
-    def lazy(self, frame: pl.DataFrame) -> nw.LazyFrame[Any]:
+    def lazy(self, frame: Frame) -> nw.LazyFrame[Any]:
         return nw.from_native(frame.lazy())
 
     def collect_all(self, plans: Sequence[nw.LazyFrame[Any]]) -> list[pl.DataFrame]:

@@ -13,7 +13,7 @@ from typing import Any
 import narwhals as nw
 import polars as pl
 
-from crmkpi.engines import arrow_of, collect_spark_like
+from crmkpi.engines import Frame, arrow_of, collect_spark_like
 from crmkpi.errors import ConfigError
 
 MASTER_VARIABLE = "CRMKPI_SPARK_MASTER"
@@ -88,7 +88,7 @@ class SparkEngine:
             ) from exc
         self.session = spark_session(master)
 
-    def lazy(self, frame: pl.DataFrame) -> nw.LazyFrame[Any]:
+    def lazy(self, frame: Frame) -> nw.LazyFrame[Any]:
         return nw.from_native(self.session.createDataFrame(arrow_of(frame)))
 
     def collect_all(self, plans: Sequence[nw.LazyFrame[Any]]) -> list[pl.DataFrame]:

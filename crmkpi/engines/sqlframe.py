@@ -11,7 +11,7 @@ from typing import Any
 import narwhals as nw
 import polars as pl
 
-from crmkpi.engines import arrow_of, collect_spark_like
+from crmkpi.engines import Frame, arrow_of, collect_spark_like
 from crmkpi.errors import ConfigError
 
 # SQLFrame's session is one per process and keeps the connection it was first given, so the
@@ -32,7 +32,7 @@ class SQLFrameEngine:
             ) from exc
         self._session = DuckDBSession()
 
-    def lazy(self, frame: pl.DataFrame) -> nw.LazyFrame[Any]:
+    def lazy(self, frame: Frame) -> nw.LazyFrame[Any]:
         # SQLFrame reads a table's columns from the catalogue, which an Arrow view registered
         # on the connection is not part of: the frame becomes a table of the in-memory database.
         name = f"crmkpi_input_{next(_TABLE_NUMBERS)}"
