@@ -14,6 +14,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import narwhals as nw
 import polars as pl
 
 from crmkpi.calendar import Calendar
@@ -174,13 +175,10 @@ def _metric_frame(
     )
 
 
-def _as_expr(value: Any) -> pl.Expr:
-    """Derived formulas return expressions (or a `when/then` without otherwise, or a number)."""
-    if isinstance(value, pl.Expr):
-        return value
-    if hasattr(value, "otherwise"):
-        return value.otherwise(None)
-    return pl.lit(value)
+def _as_expr(value: Any) -> nw.Expr:
+    """Derived formulas return narwhals expressions (a `when/then` without otherwise is null
+    elsewhere), or a number."""
+    return value if isinstance(value, nw.Expr) else nw.lit(value)
 
 
 def _divide(numerator: pl.Expr, denominator: pl.Expr, scale: float = 1.0) -> pl.Expr:
@@ -748,15 +746,19 @@ def _compute_grain(
             combined = _combine([results[i] for i in present], grain.keys).join(
                 periods.select(KEY, "__period_days"), on=KEY, how="left"
             )
-            columns: dict[str, pl.Expr | None] = {
-                i: pl.col(f"value_{k}") for k, i in enumerate(present)
+            columns: dict[str, nw.Expr | None] = {
+                i: nw.col(f"value_{k}") for k, i in enumerate(present)
             }
             columns.update({i: None for i in metric.inputs if i not in results})
-            frame = combined.select(
-                *grain.keys,
-                _as_expr(metric.compute(columns, run.ctx)).cast(pl.Float64).alias("value"),
-                pl.lit(None, pl.Float64).alias("numerator"),
-                pl.lit(None, pl.Float64).alias("denominator"),
+            frame = (
+                nw.from_native(combined)
+                .select(
+                    *grain.keys,
+                    _as_expr(metric.compute(columns, run.ctx)).cast(nw.Float64).alias("value"),
+                    nw.lit(None, nw.Float64).alias("numerator"),
+                    nw.lit(None, nw.Float64).alias("denominator"),
+                )
+                .to_native()
             )
             frame = frame.with_columns(
                 pl.when(pl.col("value").is_nan() | pl.col("value").is_infinite())

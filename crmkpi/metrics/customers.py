@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import narwhals as nw
-import polars as pl
 
 from crmkpi.metrics.base import Context, Derived, Metric, Ratio, Simple, Stock
 from crmkpi.metrics.parts import simple_on, spend_of
@@ -54,22 +53,21 @@ def _clv(values: Mapping[str, Any], ctx: Context) -> Any:
     k = ctx.periods_per_year
     fixed = ctx.settings["clv_lifetime_years"]
     churn = values.get("churn_rate")
-    lifetime: pl.Expr
+    lifetime: nw.Expr
     if fixed is not None:
-        lifetime = pl.lit(float(fixed))
+        lifetime = nw.lit(float(fixed))
     elif churn is None:
-        return pl.lit(None, pl.Float64)
+        return nw.lit(None, nw.Float64)
     else:
         cap = float(ctx.settings["clv_max_years"])
         lifetime = (
-            pl.when(churn > 0)
-            .then(pl.min_horizontal(1.0 / (churn * k), pl.lit(cap)))
-            .when(churn == 0)
-            .then(pl.lit(cap))
+            nw.when(churn > 0)
+            .then(nw.min_horizontal(1.0 / (churn * k), nw.lit(cap)))
+            .otherwise(nw.when(churn == 0).then(nw.lit(cap)))
         )
-    margin: pl.Expr = pl.lit(1.0)
+    margin: nw.Expr = nw.lit(1.0)
     if values.get("gross_profit") is not None:
-        margin = pl.when(values["revenue"] > 0).then(values["gross_profit"] / values["revenue"])
+        margin = nw.when(values["revenue"] > 0).then(values["gross_profit"] / values["revenue"])
     return values["average_order_value"] * values["purchase_frequency"] * k * lifetime * margin
 
 
@@ -83,7 +81,7 @@ def _cac_payback(values: Mapping[str, Any], ctx: Context) -> Any:
     profit = values["gross_profit"] if values.get("gross_profit") is not None else values["revenue"]
     months = 12.0 / ctx.periods_per_year
     monthly_per_customer = profit / values["active_customers"] / months
-    return pl.when(monthly_per_customer > 0).then(values["cac"] / monthly_per_customer)
+    return nw.when(monthly_per_customer > 0).then(values["cac"] / monthly_per_customer)
 
 
 METRICS: list[Metric] = [
@@ -409,7 +407,7 @@ METRICS: list[Metric] = [
         family=FAMILY,
         unit="ratio",
         uses=("customers_at_end", "new_customers", "customers_at_start"),
-        compute=lambda v, ctx: pl.when(v["customers_at_start"] > 0).then(
+        compute=lambda v, ctx: nw.when(v["customers_at_start"] > 0).then(
             (v["customers_at_end"] - v["new_customers"]) / v["customers_at_start"]
         ),
         formula="(customers_at_end - new_customers) / customers_at_start",
@@ -431,7 +429,7 @@ METRICS: list[Metric] = [
         family=FAMILY,
         unit="ratio",
         uses=("customers_at_end", "customers_at_start"),
-        compute=lambda v, ctx: pl.when(v["customers_at_start"] > 0).then(
+        compute=lambda v, ctx: nw.when(v["customers_at_start"] > 0).then(
             (v["customers_at_end"] - v["customers_at_start"]) / v["customers_at_start"]
         ),
         formula="(customers_at_end - customers_at_start) / customers_at_start",
@@ -548,7 +546,7 @@ METRICS: list[Metric] = [
         family=FAMILY,
         unit="ratio",
         uses=("clv", "cac"),
-        compute=lambda v, ctx: pl.when(v["cac"] > 0).then(v["clv"] / v["cac"]),
+        compute=lambda v, ctx: nw.when(v["cac"] > 0).then(v["clv"] / v["cac"]),
         formula="clv / cac (3 or more is healthy)",
     ),
     Derived(

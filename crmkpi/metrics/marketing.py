@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import narwhals as nw
-import polars as pl
 
 from crmkpi.metrics.base import Context, Derived, Growth, Metric, Ratio, Simple
 from crmkpi.metrics.parts import simple_on, spend_of
@@ -208,7 +207,7 @@ METRICS: list[Metric] = [
         family=FAMILY,
         unit="ratio",
         uses=("ad_spend_growth", "sales_growth_rate"),
-        compute=lambda v, ctx: pl.when(v["sales_growth_rate"] != 0).then(
+        compute=lambda v, ctx: nw.when(v["sales_growth_rate"] != 0).then(
             v["ad_spend_growth"] / v["sales_growth_rate"]
         ),
         formula="advertising spend growth rate / revenue growth rate (previous period)",
