@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crmkpi import config_schema as schema
+from crmkpi.choices import DEFAULT_NULL_VALUES
 from crmkpi.config_schema import (
     COLUMN_PARSE_KINDS,
     DECIMAL_MARKS,
@@ -26,7 +27,6 @@ from crmkpi.config_schema import (
     PERCENT_SCALES,
 )
 from crmkpi.errors import ConfigError
-from crmkpi.io.parse import DEFAULT_NULL_VALUES
 from crmkpi.tables import TABLE_NAMES, columns_of
 
 CONFIG_FILE_NAME = "crmkpi.toml"

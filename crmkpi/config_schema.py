@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crmkpi.io.parse import DEFAULT_NULL_VALUES, PARSE_KINDS
+from crmkpi.choices import DEFAULT_NULL_VALUES, PARSE_KINDS
 
 FOOTER_RULES = ("auto", "salesforce", "totals", "none")
 DURATION_UNITS = ("seconds", "minutes", "hours", "days")

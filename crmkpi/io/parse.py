@@ -17,28 +17,8 @@ from typing import Any
 
 import polars as pl
 
-DEFAULT_NULL_VALUES: frozenset[str] = frozenset(
-    {
-        "",
-        "N/A",
-        "n/a",
-        "NA",
-        "na",
-        "#N/A",
-        "-",
-        "--",
-        "—",
-        "无",
-        "null",
-        "NULL",
-        "Null",
-        "None",
-        "none",
-        "nil",
-        "(空)",
-        "空",
-    }
-)
+from crmkpi.choices import DEFAULT_NULL_VALUES, PARSE_KINDS
+
 EXCEL_ERROR_LITERALS: frozenset[str] = frozenset(
     {
         "#DIV/0!",
@@ -51,19 +31,6 @@ EXCEL_ERROR_LITERALS: frozenset[str] = frozenset(
         "#CALC!",
         "#GETTING_DATA",
     }
-)
-
-PARSE_KINDS = (
-    "text",
-    "id",
-    "money",
-    "percent",
-    "float",
-    "int",
-    "bool",
-    "date",
-    "datetime",
-    "duration",
 )
 
 
