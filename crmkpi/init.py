@@ -553,7 +553,7 @@ def _date_format(values: pl.Series) -> str | None:
     """A `date_format` for dates the built-in forms do not read: 8-digit `20180101`, or dates
     written with a trailing weekday (`2018-01-01 星期五`): the format that reads every sampled
     date before it."""
-    from crmkpi.io.parse import _TRAILING_WEEKDAY
+    from crmkpi.io.parse import TRAILING_WEEKDAY
 
     text = values.cast(pl.String).drop_nulls().str.strip_chars()
     text = text.filter(text != "")
@@ -561,9 +561,9 @@ def _date_format(values: pl.Series) -> str | None:
         return None
     if text.str.contains(r"^(19|20)\d{6}$").all():
         return "%Y%m%d"  # else read as a number of seconds or a spreadsheet day
-    if not text.str.contains(_TRAILING_WEEKDAY).all():
+    if not text.str.contains(TRAILING_WEEKDAY).all():
         return None
-    dates = text.str.replace(_TRAILING_WEEKDAY, "")
+    dates = text.str.replace(TRAILING_WEEKDAY, "")
     for fmt in _FORMATS_TRIED:
         if dates.str.to_datetime(fmt, strict=False).null_count() == 0:
             return fmt

@@ -920,7 +920,7 @@ def _excel_serial(numbers: pl.DataFrame, options: ParseOptions) -> tuple[pl.Seri
 # A weekday written after the date (`2018-01-01 星期五`, `2018-01-05 (Fri)`): informative only,
 # and some exports write it wrong (the 2018 pharmacy file says 星期五 for Monday 1 January), so
 # `date_format` reads the date before it and never checks it.
-_TRAILING_WEEKDAY = (
+TRAILING_WEEKDAY = (
     r"[\s,]*[(（]?(?:(?:星期|周|週|礼拜|禮拜)[一二三四五六日天七]|"
     r"(?i:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)(?i:day|nesday|sday|urday)?\.?)[)）]?\s*$"
 )
@@ -932,7 +932,7 @@ def _user_format_moments(text: pl.Series, options: ParseOptions) -> _Moments:
     naive = _constant(None, len(text), pl.Datetime("us"))
     utc = naive.clone()
     if options.date_formats:
-        text = text.str.replace(_TRAILING_WEEKDAY, "")
+        text = text.str.replace(TRAILING_WEEKDAY, "")
     for fmt in options.date_formats:
         parsed = text.str.to_datetime(fmt, time_unit="us", strict=False)
         taken = naive.is_not_null() | utc.is_not_null()
