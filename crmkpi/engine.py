@@ -424,11 +424,7 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
             "as-of: the inputs hold no dated events (expected dates and plans do not count); "
             "give --as-of"
         )
-    # The sources of every output metric are prepared, whatever was asked: which metrics are
-    # computable, and so where the periods start, is the whole run's (a metric alone at large
-    # scale costs the views, not the whole run's aggregations).
-    every_output = [m.name for m in REGISTRY.outputs()]
-    reachable = [n for n in every_output if set(REGISTRY[n].requires) <= set(options.dimensions)]
+    reachable = [n for n in wanted if set(REGISTRY[n].requires) <= set(options.dimensions)]
     needed: dict[str, set[str]] = {}
     for name in REGISTRY.order(reachable):
         for table, read in REGISTRY[name].table_columns.items():
@@ -470,14 +466,8 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
         absent = [d for d in REGISTRY[name].requires if d not in options.dimensions]
         if absent:
             skipped[name] = f"written only at grains with {', '.join(absent)} (--by)"
-    # A table's cells are those of every computable metric's rows on it, and the periods start
-    # at the first date of every computable metric, whatever was asked: a metric alone gets
-    # the periods and the grid it gets in the whole run.
-    computable, _, _ = plan(
-        every_output, columns, {**settings, "churn_source": churn_source}, unavailable
-    )
     dated = {**tables, **frames}
-    all_anchors = {(t, a) for t, a in _anchors(computable) if t in frames}
+    all_anchors = {(t, a) for t, a in _anchors(names) if t in frames}
     if adoption_inputs:  # rep_adoption is dated by the activities and deals it is built from
         all_anchors |= {(t, a) for t, a in VIEW_ANCHORS["rep_adoption"] if t in tables}
     low = _first_date(dated, all_anchors, as_of)
@@ -496,6 +486,11 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
         columns["rep_adoption"] = frozenset(sources["rep_adoption"].schema)
     ctx = Context(settings, as_of, _periods_per_year(options.calendar, periods), columns)
     planned = [REGISTRY[n] for n in names]
+    # A table's cells are those of every computable metric's rows on it, whatever was asked.
+    every_output = [m.name for m in REGISTRY.outputs()]
+    computable, _, _ = plan(
+        every_output, columns, {**settings, "churn_source": churn_source}, unavailable
+    )
     planned_tables = {m.table for m in planned if isinstance(m, Simple | Stock)}
     cell_anchors: dict[str, set[str]] = {}
     for name in computable:
