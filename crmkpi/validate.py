@@ -20,7 +20,7 @@ from crmkpi.io.expression import EXPRESSION_MESSAGES
 from crmkpi.io.mapping import ERROR_PREFIX, MAX_LISTED_VALUES, ROW_ID, SKIPPED, MappedFile
 from crmkpi.io.parse import error_message
 from crmkpi.io.read import RAW_RECORD, SOURCE_FILE, SOURCE_LINE, RawFile
-from crmkpi.tables import CONTRACTS, columns_of
+from crmkpi.tables import CONTRACTS, ROW_RULE_COLUMN, columns_of
 
 FILE_INDEX = "_file_index"
 REJECT_COLUMNS = ("source_file", "source_line", "column", "check", "reason")
@@ -181,7 +181,7 @@ def _contract_failures(frame: pl.DataFrame, table: str) -> pl.DataFrame:
 
 def _rule_column(checks: pl.Series) -> pl.Series:
     """A row rule is named after the column it constrains (`closed_at_required_when_...`)."""
-    return checks.str.extract(r"^(.+?)_(?:required|not_before|on_its|not_negative)", 1)
+    return checks.str.extract(ROW_RULE_COLUMN, 1)
 
 
 def _duplicate_keys(records: pl.DataFrame, table: str) -> pl.DataFrame:
