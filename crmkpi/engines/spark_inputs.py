@@ -336,7 +336,7 @@ class _RejectedWriter:
         self.rejected = rejected
 
     def __call__(self, folder: Path) -> None:
-        self.rejected.coalesce(1).write.parquet(folder.as_uri())
+        self.rejected.write.parquet(folder.as_uri())
 
 
 def _load_source(source: _Source) -> LoadedTable:
