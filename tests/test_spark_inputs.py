@@ -1,14 +1,13 @@
 """Canonical Parquet tables read and checked by Spark (crmkpi.engines.spark_inputs) on a real
 local session: the same KPIs, row accounting and quarantine as the Polars loader on the same
 files, catalog tables through `--spark-tables`, and the same exit code for a missing column.
-Skipped without PySpark or a Java runtime (the checks themselves also run on SQLFrame in
-test_contract_checks.py)."""
+The tests with the `spark` fixture skip without PySpark or a Java runtime (the checks
+themselves also run on SQLFrame in test_contract_checks.py)."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +17,27 @@ from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
 from crmkpi.cli import app
+from crmkpi.engines.spark_inputs import SparkInput, spark_input
+from crmkpi.errors import ConfigError
 from crmkpi.samples import SCALES, generate_tables
-
-pytest.importorskip("pyspark", reason="PySpark is the optional extra crmkpi[spark]")
-if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
-    pytest.skip("no Java runtime for PySpark", allow_module_level=True)
 
 TABLES = ("orders", "customers", "deals")
 METRICS = "revenue,orders_count,average_order_value,new_customers,active_customers,win_rate"
 MEASURES = ["value", "numerator", "denominator", "previous_value", "change"]
 FIGURES = ("rows_read", "rows_used", "rows_quarantined", "rows_deduplicated")
+
+
+def test_which_loader_reads_the_inputs(tmp_path: Path) -> None:
+    """Local folders stay with the Polars loader; URIs with --engine spark and catalog tables
+    go to Spark; a `file:` URI is a local folder that publishing must stay out of."""
+    assert spark_input(str(tmp_path), "spark", []) is None
+    assert spark_input("s3a://lake/crm", "polars", []) is None
+    assert spark_input("s3a://lake/crm/", "spark", []) == SparkInput(uri="s3a://lake/crm")
+    assert spark_input(None, "polars", ["crm.orders"]) == SparkInput(catalog_tables=("crm.orders",))
+    assert SparkInput(uri=tmp_path.as_uri()).local_folder == tmp_path
+    assert SparkInput(uri="dbfs:/mnt/crm").local_folder is None
+    with pytest.raises(ConfigError, match="not both"):
+        spark_input("s3a://lake/crm", "spark", ["crm.orders"])
 
 
 @pytest.fixture(scope="module")

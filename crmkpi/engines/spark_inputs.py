@@ -21,6 +21,7 @@ from crmkpi.contract_checks import UNIQUENESS, ContractCheck, contract_checks
 from crmkpi.errors import ConfigError, FileRejectedError, InputMissingError
 from crmkpi.io.read import headers_seen
 from crmkpi.load import FOLDER_FAILURE, LoadResult, TableFailure, check_has_rows, check_orphan_reps
+from crmkpi.provenance import SOURCE_FILE as SOURCE
 from crmkpi.tables import TABLE_NAMES, columns_of
 from crmkpi.validate import (
     REJECT_COLUMNS,
@@ -54,7 +55,6 @@ _CASTABLE = {
     "date": ("date", "timestamp", "timestamp_ntz"),
     "timestamp_ntz": ("date", "timestamp", "timestamp_ntz"),
 }
-SOURCE = "_source_file"
 _COPIES = "_identical_copies"
 _CHECKS = "_checks"
 # a canonical column as read, before its cast (the quarantine shows it so)
