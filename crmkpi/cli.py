@@ -269,7 +269,13 @@ def _names_of(
 
 @app.command()
 def compute(
-    input_dir: InputArg = None,
+    input_dir: Annotated[
+        str | None,
+        typer.Argument(
+            help="Folder of CRM exports (default: [input] dir, else the config's folder); with "
+            "--engine spark also a URI Spark reads (s3a://, abfss://, dbfs:/, file:/)."
+        ),
+    ] = None,
     period: Annotated[
         Grain | None,
         typer.Option(help=f"{', '.join(GRAINS)}. [default: quarter]"),
@@ -322,6 +328,14 @@ def compute(
         typer.Option(
             help="Spark master of --engine spark (local[4], spark://host:7077, yarn). "
             "[default: the active session, else local[*]]"
+        ),
+    ] = None,
+    spark_tables: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--spark-tables",
+            help="Catalog tables to read instead of INPUT (db.orders,db.customers; the last "
+            "dotted part names the canonical table), repeatable or comma-separated.",
         ),
     ] = None,
     explain: Annotated[
@@ -413,6 +427,7 @@ def compute(
         "as_of": as_of,
         "engine": engine,
         "spark_master": spark_master,
+        "spark_tables": [t for item in spark_tables or [] for t in item.split(",") if t] or None,
         "fiscal_year_start": fiscal_year_start,
         "strict": strict,
         "max_reject_rate": max_reject_rate,

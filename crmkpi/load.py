@@ -283,14 +283,19 @@ def load_table(
     loaded = validate_table(table.name, raws, mapped, reports)
     loaded.stamps = stamps
     loaded.report.warnings.extend(drift_warnings(raws))
-    nothing = loaded.report.rows_used == 0 and loaded.report.rows_quarantined == 0
-    if nothing and not source.allow_empty:
-        raise InvalidDataError(
-            f"table {table.name}: no_rows: {loaded.report.rows_read} rows read, no records "
-            "(a header-only or truncated export?); set allow_empty = true if that is expected"
-        )
+    check_has_rows(loaded, source.allow_empty)
     _warn_duplicates(loaded)
     return loaded
+
+
+def check_has_rows(loaded: LoadedTable, allow_empty: bool) -> None:
+    """A table without a single record is a truncated export (65) unless allowed."""
+    nothing = loaded.report.rows_used == 0 and loaded.report.rows_quarantined == 0
+    if nothing and not allow_empty:
+        raise InvalidDataError(
+            f"table {loaded.name}: no_rows: {loaded.report.rows_read} rows read, no records "
+            "(a header-only or truncated export?); set allow_empty = true if that is expected"
+        )
 
 
 def _first_rows(raw: RawFile, rows: int) -> RawFile:

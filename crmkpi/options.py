@@ -158,6 +158,15 @@ RUN_OPTIONS: dict[str, RunOption] = {
             "local[4]",
         ),
         RunOption(
+            "spark_tables",
+            [],
+            _words,
+            "catalog tables engine spark reads instead of INPUT (the last dotted part names "
+            "the canonical table)",
+            "list of table names (or a comma-separated string)",
+            ["crm.orders", "crm.customers"],
+        ),
+        RunOption(
             "fiscal_year_start",
             None,
             _month,

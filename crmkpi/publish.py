@@ -108,7 +108,9 @@ def output_folder(out: Path) -> Path:
     return out.resolve() if out.is_symlink() else Path(os.path.abspath(out))
 
 
-def check_output_location(out: Path, inputs: Path, config_folder: Path | None = None) -> None:
+def check_output_location(
+    out: Path, inputs: Path | None, config_folder: Path | None = None
+) -> None:
     """Refuse (exit 73), before anything is read or created, an output folder whose publishing
     could destroy data that is not crmkpi's, or feed its outputs back in as inputs.
 
@@ -116,10 +118,10 @@ def check_output_location(out: Path, inputs: Path, config_folder: Path | None = 
     contain it, nor lie inside it; nor may it be or contain the config's folder (an output
     folder beside the config, in a project folder, is fine). Paths are compared after resolving
     symlinks. An existing folder that is not empty must be an earlier crmkpi output (its
-    manifest says so).
+    manifest says so). `inputs` is None when they are not on this machine (Spark's URIs).
     """
     target = out.resolve()
-    guarded = [("input folder", inputs.resolve(), True)]
+    guarded = [("input folder", inputs.resolve(), True)] if inputs is not None else []
     if config_folder is not None:
         guarded.append(("config's folder", config_folder.resolve(), False))
     for role, folder, inside_too in guarded:

@@ -22,6 +22,7 @@ from crmkpi.api import options_for
 from crmkpi.config import Config
 from crmkpi.configure import resolve_config
 from crmkpi.engine import ComputeResult, compute
+from crmkpi.engines.spark_inputs import SparkInput, spark_input
 from crmkpi.errors import (
     EXIT_INVALID_DATA,
     EXIT_UNEXPECTED,
@@ -176,8 +177,20 @@ def _input_files(loaded: LoadResult) -> list[dict[str, Any]]:
     ]
 
 
+def _load(
+    config: Config, folder: Path, source: SparkInput | None, spark_master: str | None
+) -> LoadResult:
+    """The Polars loader for a local folder; the Spark loader for a Spark source."""
+    if source is None:
+        return load_all(config, folder)
+    from crmkpi.engines.spark import SparkEngine
+    from crmkpi.engines.spark_inputs import load_spark
+
+    return load_spark(SparkEngine(spark_master).session, source)
+
+
 def execute(
-    input_dir: Path | None,
+    input_dir: Path | str | None,
     config_path: Path | None,
     cli: Mapping[str, Any],
     env: Mapping[str, str],
@@ -192,19 +205,25 @@ def execute(
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")  # lock file only
     timer = _Timer(progress)
     with timer.stage("config"):
-        config, folder = resolve_config(input_dir, config_path, preset)
+        given = None if input_dir is None else str(input_dir)  # a URI is no local Path
+        config, folder = resolve_config(Path(given) if given else None, config_path, preset)
         config_name = input_name(config.path, folder) if config.path else None
         opts = resolve_run_options(cli, env, config.run)
+        source = spark_input(given, opts["engine"], opts["spark_tables"])
         settings = {**config.settings.metric_settings, **settings_from_env(env)}
         resolve_settings(settings)
         shown_out = Path(opts["out"])
-        check_output_location(shown_out, folder, config.path.parent if config.path else None)
+        check_output_location(
+            shown_out,
+            folder if source is None else source.local_folder,
+            config.path.parent if config.path else None,
+        )
         out = output_folder(shown_out)
         check_writable(out)
     with run_lock(out, started), clean_abort():
         clean_leftovers(out)
         with timer.stage("load"):
-            loaded = load_all(config, folder)
+            loaded = _load(config, folder, source, opts["spark_master"])
             _log_tables(loaded)
             _thresholds(loaded, opts["strict"], opts["max_reject_rate"])
             previous = _previous_manifest(out)
@@ -322,6 +341,15 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _folder_sha256(folder: Path) -> str:
+    """A folder of data files (Spark's Parquet parts): the hash of its files' hashes, in name
+    order, leaving out Spark's bookkeeping (`_SUCCESS`, `.crc`)."""
+    parts = sorted(
+        p for p in folder.rglob("*") if p.is_file() and not p.name.startswith((".", "_"))
+    )
+    return hashlib.sha256("".join(_sha256(p) for p in parts).encode()).hexdigest()
+
+
 def _write_all(
     staging: Staging,
     kpis: pl.DataFrame,
@@ -383,6 +411,16 @@ def _write_all(
             for p in written
         ]
     for name, table in loaded.tables.items():
+        if table.write_rejected is not None:
+            folder = staging.path(f"rejected/{name}")
+            table.write_rejected(folder)
+            outputs.append(
+                {
+                    "path": f"rejected/{name}",
+                    "sha256": _folder_sha256(folder),
+                    "rows": table.report.rows_quarantined,
+                }
+            )
         if table.rejected.height:
             path = staging.path(f"rejected/{name}.csv")
             neutralised += write_table(table.rejected, path, "csv", opts["bom"])

@@ -11,9 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import narwhals as nw
 import pandera.polars as pa
 import polars as pl
 
@@ -30,35 +33,54 @@ SPEND_CATEGORIES = ["marketing", "sales", "advertising", "service"]
 INCIDENT_KINDS = ["document_lost", "process_failure", "other"]
 
 
-def _present(data: pa.PolarsData, *columns: str) -> bool:
-    """Cross-column rules apply only when the export supplies every column they name."""
-    names = data.lazyframe.collect_schema().names()
-    return all(column in names for column in columns)
+# A row rule: from the columns a table has, the expression that is true on the rows it accepts
+# (null counts as accepted, as pandera's checks ignore nulls). Written once in narwhals, so
+# pandera runs it on Polars and crmkpi.contract_checks on any other backend (Spark).
+RowRule = Callable[[Collection[str]], nw.Expr]
+# check name -> rule, filled by `_row_rule` as the contracts below are defined
+ROW_RULES: dict[str, RowRule] = {}
+# the column a row rule's failures are reported under (`closed_at_required_when_...`)
+ROW_RULE_COLUMN = r"^(.+?)_(?:required|not_before|on_its|not_negative)"
 
 
-def _not_before(data: pa.PolarsData, later: str, earlier: str) -> pl.LazyFrame:
+def _row_rule(name: str) -> Callable[[RowRule], Any]:
+    """Register `rule` under `name` and make it the model's pandera dataframe check."""
+
+    def register(rule: RowRule) -> Any:
+        ROW_RULES[name] = rule
+
+        def check(cls: Any, data: pa.PolarsData) -> pl.LazyFrame:
+            frame = nw.from_native(data.lazyframe)
+            accepted = rule(frame.collect_schema().names()).alias("ok")
+            native: pl.LazyFrame = frame.select(accepted).to_native()
+            return native
+
+        check.__name__ = rule.__name__
+        check.__doc__ = rule.__doc__
+        return pa.dataframe_check(name=name)(check)
+
+    return register
+
+
+def _not_before(columns: Collection[str], later: str, earlier: str) -> nw.Expr:
     """Row rule `later >= earlier` (nulls pass: a missing timestamp is not a contradiction)."""
-    if not _present(data, later, earlier):
-        return data.lazyframe.select(pl.lit(True).alias("ok"))
-    return data.lazyframe.select(
-        (
-            pl.col(later).is_null() | pl.col(earlier).is_null() | (pl.col(later) >= pl.col(earlier))
-        ).alias("ok")
-    )
+    if not {later, earlier} <= set(columns):
+        return nw.lit(True)
+    return nw.col(later).is_null() | nw.col(earlier).is_null() | (nw.col(later) >= nw.col(earlier))
 
 
-def _not_negative_unless_reversed(data: pa.PolarsData, column: str) -> pl.LazyFrame:
+def _not_negative_unless_reversed(columns: Collection[str], column: str) -> nw.Expr:
     """Refunded and cancelled orders may carry negative amounts and quantities, as exports
     write them (they never count in revenue); any other order's must be >= 0."""
-    if not _present(data, column):
-        return data.lazyframe.select(pl.lit(True).alias("ok"))
+    if column not in columns:
+        return nw.lit(True)
     reversed_order = (
-        pl.col("status").is_in(["cancelled", "refunded"]).fill_null(False)
-        if _present(data, "status")
-        else pl.lit(False)
+        nw.col("status").is_in(["cancelled", "refunded"]).fill_null(False)
+        if "status" in columns
+        else nw.lit(False)
     )
-    value = pl.col(column)
-    return data.lazyframe.select((value.is_null() | (value >= 0) | reversed_order).alias("ok"))
+    value = nw.col(column)
+    return value.is_null() | (value >= 0) | reversed_order
 
 
 class _Contract(pa.DataFrameModel):
@@ -92,9 +114,9 @@ class Customers(_Contract):
     phone: str | None = pa.Field(nullable=True)
     address: str | None = pa.Field(nullable=True)
 
-    @pa.dataframe_check(name="churned_at_not_before_created_at")
-    def churn_after_acquisition(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _not_before(data, "churned_at", "created_at")
+    @_row_rule("churned_at_not_before_created_at")
+    def churn_after_acquisition(columns: Collection[str]) -> nw.Expr:
+        return _not_before(columns, "churned_at", "created_at")
 
 
 class Orders(_Dimensions):
@@ -110,13 +132,13 @@ class Orders(_Dimensions):
     order_type: str | None = pa.Field(isin=ORDER_TYPES, nullable=True)
     status: str | None = pa.Field(isin=STATUS_ORDER, nullable=True)
 
-    @pa.dataframe_check(name="amount_not_negative_unless_refunded")
-    def amount_not_negative(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _not_negative_unless_reversed(data, "amount")
+    @_row_rule("amount_not_negative_unless_refunded")
+    def amount_not_negative(columns: Collection[str]) -> nw.Expr:
+        return _not_negative_unless_reversed(columns, "amount")
 
-    @pa.dataframe_check(name="quantity_not_negative_unless_refunded")
-    def quantity_not_negative(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _not_negative_unless_reversed(data, "quantity")
+    @_row_rule("quantity_not_negative_unless_refunded")
+    def quantity_not_negative(columns: Collection[str]) -> nw.Expr:
+        return _not_negative_unless_reversed(columns, "quantity")
 
 
 class Deals(_Dimensions):
@@ -133,17 +155,14 @@ class Deals(_Dimensions):
     lead_source: str | None = pa.Field(nullable=True)
     product: str | None = pa.Field(nullable=True)
 
-    @pa.dataframe_check(name="closed_at_required_when_won_or_lost")
-    def closed_deals_have_close_date(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        if not _present(data, "closed_at"):
-            return data.lazyframe.select(pl.col("status").eq("open").alias("ok"))
-        return data.lazyframe.select(
-            (pl.col("status").eq("open") | pl.col("closed_at").is_not_null()).alias("ok")
-        )
+    @_row_rule("closed_at_required_when_won_or_lost")
+    def closed_deals_have_close_date(columns: Collection[str]) -> nw.Expr:
+        is_open = nw.col("status") == "open"
+        return is_open | ~nw.col("closed_at").is_null() if "closed_at" in columns else is_open
 
-    @pa.dataframe_check(name="closed_at_not_before_created_at")
-    def close_after_creation(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _not_before(data, "closed_at", "created_at")
+    @_row_rule("closed_at_not_before_created_at")
+    def close_after_creation(columns: Collection[str]) -> nw.Expr:
+        return _not_before(columns, "closed_at", "created_at")
 
 
 class Leads(_Dimensions):
@@ -156,9 +175,9 @@ class Leads(_Dimensions):
     campaign_id: str | None = pa.Field(nullable=True)
     customer_id: str | None = pa.Field(nullable=True)
 
-    @pa.dataframe_check(name="converted_at_not_before_created_at")
-    def conversion_after_creation(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _not_before(data, "converted_at", "created_at")
+    @_row_rule("converted_at_not_before_created_at")
+    def conversion_after_creation(columns: Collection[str]) -> nw.Expr:
+        return _not_before(columns, "converted_at", "created_at")
 
 
 class Activities(_Dimensions):
@@ -188,13 +207,13 @@ class Tickets(_Dimensions):
     is_complaint: bool | None = pa.Field(nullable=True)
     complaint_valid: bool | None = pa.Field(nullable=True)
 
-    @pa.dataframe_check(name="resolved_at_not_before_created_at")
-    def resolution_after_creation(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _not_before(data, "resolved_at", "created_at")
+    @_row_rule("resolved_at_not_before_created_at")
+    def resolution_after_creation(columns: Collection[str]) -> nw.Expr:
+        return _not_before(columns, "resolved_at", "created_at")
 
-    @pa.dataframe_check(name="first_response_at_not_before_created_at")
-    def response_after_creation(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _not_before(data, "first_response_at", "created_at")
+    @_row_rule("first_response_at_not_before_created_at")
+    def response_after_creation(columns: Collection[str]) -> nw.Expr:
+        return _not_before(columns, "first_response_at", "created_at")
 
 
 class Calls(_Dimensions):
@@ -222,16 +241,15 @@ class Surveys(_Dimensions):
     rep: str | None = pa.Field(nullable=True)
     ticket_id: str | None = pa.Field(nullable=True)
 
-    @pa.dataframe_check(name="score_on_its_scale")
-    def score_in_range(cls, data: pa.PolarsData) -> pl.LazyFrame:
+    @_row_rule("score_on_its_scale")
+    def score_in_range(columns: Collection[str]) -> nw.Expr:
         """CSAT and ad ratings are 1..5 (fractions allowed); NPS is a whole number 0..10; ad
         awareness is 0 (not aware of the ad) or 1 (aware)."""
-        score, kind = pl.col("score"), pl.col("survey_type")
+        score, kind = nw.col("score"), nw.col("survey_type")
         rating_ok = kind.is_in(["csat", "ad_rating"]) & score.is_between(1, 5)
-        nps_ok = kind.eq("nps") & score.is_between(0, 10) & (score == score.floor())
-        awareness_ok = kind.eq("ad_awareness") & score.is_in([0.0, 1.0])
-        on_scale = rating_ok | nps_ok | awareness_ok | ~kind.is_in(SURVEY_TYPES)
-        return data.lazyframe.select(on_scale.alias("ok"))
+        nps_ok = (kind == "nps") & score.is_between(0, 10) & (score == score.floor())
+        awareness_ok = (kind == "ad_awareness") & score.is_in([0.0, 1.0])
+        return rating_ok | nps_ok | awareness_ok | ~kind.is_in(SURVEY_TYPES)
 
 
 class Spend(_Dimensions):
@@ -256,9 +274,9 @@ class Campaigns(_Contract):
     budget: float | None = pa.Field(ge=0, nullable=True)
     cost: float | None = pa.Field(ge=0, nullable=True)
 
-    @pa.dataframe_check(name="ended_at_not_before_started_at")
-    def end_after_start(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _not_before(data, "ended_at", "started_at")
+    @_row_rule("ended_at_not_before_started_at")
+    def end_after_start(columns: Collection[str]) -> nw.Expr:
+        return _not_before(columns, "ended_at", "started_at")
 
 
 class CampaignMembers(_Dimensions):
@@ -292,10 +310,10 @@ class AgentShifts(_Contract):
     staffed_seconds: float = pa.Field(ge=0)
     prep_seconds: float | None = pa.Field(ge=0, nullable=True)
 
-    @pa.dataframe_check(name="prep_seconds_within_staffed_seconds")
-    def prep_within_shift(cls, data: pa.PolarsData) -> pl.LazyFrame:
+    @_row_rule("prep_seconds_within_staffed_seconds")
+    def prep_within_shift(columns: Collection[str]) -> nw.Expr:
         """Preparing before answering is part of the assigned time, never more than it."""
-        return _not_before(data, "staffed_seconds", "prep_seconds")
+        return _not_before(columns, "staffed_seconds", "prep_seconds")
 
 
 class Trainings(_Contract):

@@ -8,6 +8,7 @@ config (`skip_rows_without`) + rows deduplicated across overlapping files.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from crmkpi.io.expression import EXPRESSION_MESSAGES
 from crmkpi.io.mapping import ERROR_PREFIX, MAX_LISTED_VALUES, ROW_ID, SKIPPED, MappedFile
 from crmkpi.io.parse import error_message
 from crmkpi.io.read import RAW_RECORD, SOURCE_FILE, SOURCE_LINE, RawFile
-from crmkpi.tables import CONTRACTS, columns_of
+from crmkpi.tables import CONTRACTS, ROW_RULE_COLUMN, columns_of
 
 FILE_INDEX = "_file_index"
 REJECT_COLUMNS = ("source_file", "source_line", "column", "check", "reason")
@@ -87,6 +88,8 @@ class LoadedTable:
     report: TableReport
     # each file read: (size in bytes, modification time in ns) when it was read
     stamps: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    # an engine that keeps the quarantine itself (Spark) writes it into the folder given
+    write_rejected: Callable[[Path], None] | None = None
 
 
 def _drop_superseded(frame: pl.DataFrame, table: str, files: int) -> tuple[pl.DataFrame, int]:
@@ -124,6 +127,13 @@ def _drop_identical_copies(records: pl.DataFrame, table: str) -> tuple[pl.DataFr
     repeated = keyed & ~pl.struct(_mapped_columns(records)).is_first_distinct()
     kept = records.filter(~repeated)
     return kept, records.height - kept.height
+
+
+def identical_copies_warning(rows: int) -> str:
+    return (
+        f"identical_copies: {rows} row(s) repeat another row's id and every mapped value "
+        "(a flat export, one row per line): one copy of each is kept"
+    )
 
 
 def _parse_failures(frame: pl.DataFrame, canonical: list[str]) -> pl.DataFrame:
@@ -181,7 +191,7 @@ def _contract_failures(frame: pl.DataFrame, table: str) -> pl.DataFrame:
 
 def _rule_column(checks: pl.Series) -> pl.Series:
     """A row rule is named after the column it constrains (`closed_at_required_when_...`)."""
-    return checks.str.extract(r"^(.+?)_(?:required|not_before|on_its|not_negative)", 1)
+    return checks.str.extract(ROW_RULE_COLUMN, 1)
 
 
 def _duplicate_keys(records: pl.DataFrame, table: str) -> pl.DataFrame:
@@ -291,10 +301,7 @@ def validate_table(
     records, report.rows_identical_copies = _drop_identical_copies(records, table)
     report.rows_deduplicated += report.rows_identical_copies
     if report.rows_identical_copies:
-        report.warnings.append(
-            f"identical_copies: {report.rows_identical_copies} row(s) repeat another row's id "
-            "and every mapped value (a flat export, one row per line): one copy of each is kept"
-        )
+        report.warnings.append(identical_copies_warning(report.rows_identical_copies))
 
     parse_failures = _parse_failures(records, canonical)
     clean = _without_rows(records, parse_failures)
@@ -330,7 +337,7 @@ def _without_rows(records: pl.DataFrame, failures: pl.DataFrame) -> pl.DataFrame
     return records.filter(~pl.col(ROW_ID).is_in(failures[ROW_ID].implode()))
 
 
-def _data_column(header: str) -> str:
+def data_column(header: str) -> str:
     """A source header named like a quarantine column (`reason`, `check`, ...) keeps its cells
     under `<header> (source)`, so the file's own column and crmkpi's never clash."""
     return f"{header} (source)" if header in (*REJECT_COLUMNS, "raw_record") else header
@@ -357,14 +364,14 @@ def _rejected_rows(
         if per_row.height == 0 and raw.rejected.height == 0:
             continue
         cells = raw.frame.select(
-            *(pl.col(h).cast(pl.String).alias(_data_column(h)) for h in raw.headers),
+            *(pl.col(h).cast(pl.String).alias(data_column(h)) for h in raw.headers),
             SOURCE_FILE,
             SOURCE_LINE,
             m.frame[ROW_ID],
         )
         rows = cells.join(per_row, on=ROW_ID, how="inner")
         text = rows.select(
-            *(_data_column(h) for h in raw.headers),
+            *(data_column(h) for h in raw.headers),
             pl.col(SOURCE_FILE).alias("source_file"),
             pl.col(SOURCE_LINE).alias("source_line"),
             "column",

@@ -10,7 +10,6 @@ import datetime as dt
 import json
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,20 +30,6 @@ if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
         "no Java runtime for PySpark (make system-deps installs openjdk-17-jre-headless)",
         allow_module_level=True,
     )
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    """One local session for the module; the engine picks it up as the active session."""
-    saved = os.environ.pop("CRMKPI_SPARK_MASTER", None)
-    from crmkpi.engines.spark import spark_session
-
-    session = spark_session("local[2]")
-    assert session.conf.get("spark.sql.shuffle.partitions") == "2"
-    yield session
-    session.stop()
-    if saved is not None:
-        os.environ["CRMKPI_SPARK_MASTER"] = saved
 
 
 def test_spark_agrees_with_polars_on_the_whole_catalogue(spark: Any) -> None:

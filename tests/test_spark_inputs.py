@@ -1,0 +1,195 @@
+"""Canonical Parquet tables read and checked by Spark (crmkpi.engines.spark_inputs) on a real
+local session: the same KPIs, row accounting and quarantine as the Polars loader on the same
+files, catalog tables through `--spark-tables`, and the same exit code for a missing column.
+The tests with the `spark` fixture skip without PySpark or a Java runtime (the checks
+themselves also run on SQLFrame in test_contract_checks.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+from typer.testing import CliRunner
+
+from crmkpi.cli import app
+from crmkpi.engines.spark_inputs import SparkInput, spark_input
+from crmkpi.errors import ConfigError
+from crmkpi.samples import SCALES, generate_tables
+
+TABLES = ("orders", "customers", "deals")
+METRICS = "revenue,orders_count,average_order_value,new_customers,active_customers,win_rate"
+MEASURES = ["value", "numerator", "denominator", "previous_value", "change"]
+FIGURES = ("rows_read", "rows_used", "rows_quarantined", "rows_deduplicated")
+
+
+def test_which_loader_reads_the_inputs(tmp_path: Path) -> None:
+    """Local folders stay with the Polars loader; URIs with --engine spark and catalog tables
+    go to Spark; a `file:` URI is a local folder that publishing must stay out of."""
+    assert spark_input(str(tmp_path), "spark", []) is None
+    assert spark_input("s3a://lake/crm", "polars", []) is None
+    assert spark_input("s3a://lake/crm/", "spark", []) == SparkInput(uri="s3a://lake/crm")
+    assert spark_input(None, "polars", ["crm.orders"]) == SparkInput(catalog_tables=("crm.orders",))
+    assert SparkInput(uri=tmp_path.as_uri()).local_folder == tmp_path
+    assert SparkInput(uri="dbfs:/mnt/crm").local_folder is None
+    with pytest.raises(ConfigError, match="not both"):
+        spark_input("s3a://lake/crm", "spark", ["crm.orders"])
+
+
+@pytest.fixture(scope="module")
+def samples() -> dict[str, pl.DataFrame]:
+    tables = generate_tables(SCALES["tiny"], seed=7)
+    return {name: tables[name] for name in TABLES}
+
+
+def _write(folder: Path, tables: dict[str, pl.DataFrame]) -> Path:
+    folder.mkdir()
+    for name, frame in tables.items():
+        frame.write_parquet(folder / f"{name}.parquet")
+    return folder
+
+
+def _run(source: str, out: Path, *options: str) -> tuple[int, dict[str, Any]]:
+    """`crmkpi compute` in-process: exit code and the manifest (or the summary on failure)."""
+    unset: dict[str, str | None] = {k: None for k in os.environ if k.startswith("CRMKPI_")}
+    args = ["compute", source, "--out", str(out), "--format", "csv", "--as-of", "2025-06-15"]
+    args += ["--metrics", METRICS, "--max-reject-rate", "0.5", "-q", *options]
+    result = CliRunner().invoke(app, args, env=unset)
+    if result.exit_code:
+        return result.exit_code, json.loads(result.stdout.strip().splitlines()[-1])
+    return 0, json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+
+
+def _kpis(out: Path) -> pl.DataFrame:
+    frame = pl.read_csv(out / "kpis.csv", infer_schema=False)
+    keys = [c for c in frame.columns if c not in MEASURES]
+    return frame.with_columns(pl.col(MEASURES).cast(pl.Float64)).sort(keys, nulls_last=True)
+
+
+def _figures(manifest: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
+    return {
+        t["table"]: (*(t[f] for f in FIGURES), t["quarantined_by_check"])
+        for t in manifest["tables"]
+    }
+
+
+def _assert_same_kpis(spark_out: Path, polars_out: Path) -> None:
+    spark_kpis, polars_kpis = _kpis(spark_out), _kpis(polars_out)
+    assert polars_kpis["metric"].n_unique() == len(METRICS.split(","))
+    assert_frame_equal(spark_kpis, polars_kpis, abs_tol=1e-9, rel_tol=1e-9)
+
+
+def _with_bad_rows(samples: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """A negative amount and a null customer id among the orders; a duplicated deal id (the
+    copies differ in amount) and a status outside the contract among the deals."""
+    orders, deals = samples["orders"], samples["deals"]
+    bad_orders = orders.head(2).with_columns(
+        pl.Series("order_id", ["bad-1", "bad-2"]),
+        pl.Series("amount", [-4.0, 3.0]),
+        pl.Series("customer_id", [orders["customer_id"][0], None]),
+        pl.lit("completed").alias("status"),
+    )
+    copy = deals.head(1).with_columns(pl.col("amount") + 1)
+    bad_status = deals.slice(1, 1).with_columns(
+        pl.lit("bad-3").alias("deal_id"), pl.lit("pending").alias("status")
+    )
+    return {
+        **samples,
+        "orders": pl.concat([orders, bad_orders]),
+        "deals": pl.concat([deals, copy, bad_status]),
+    }
+
+
+def _rejected(out: Path, table: str, spark: bool) -> pl.DataFrame:
+    if spark:
+        frame = pl.read_parquet(out / "rejected" / table / "*.parquet")
+    else:
+        frame = pl.read_csv(out / "rejected" / f"{table}.csv", infer_schema=False)
+    return frame.drop("source_line").sort(pl.all(), nulls_last=True)
+
+
+def test_a_parquet_folder_gives_the_kpis_and_the_quarantine_of_polars(
+    spark: Any, tmp_path: Path, samples: dict[str, pl.DataFrame]
+) -> None:
+    """One Spark run (they cost seconds each) for the KPIs, the accounting and the rejected
+    rows, which Spark writes as Parquet; source lines are Polars' only."""
+    folder = _write(tmp_path / "in", _with_bad_rows(samples))
+    code, on_spark = _run(folder.as_uri(), tmp_path / "spark", "--engine", "spark")
+    assert code == 0, on_spark
+    assert _run(str(folder), tmp_path / "polars")[0] == 0
+    on_polars = json.loads((tmp_path / "polars" / "manifest.json").read_text(encoding="utf-8"))
+    assert _figures(on_spark) == _figures(on_polars)
+    assert [f["file_format"] for t in on_spark["tables"] for f in t["files"]] == ["parquet"] * 3
+    figures = _figures(on_spark)
+    assert figures["orders"][-1] == {
+        "amount_not_negative_unless_refunded": 1,
+        "not_nullable": 1,
+    }
+    assert figures["deals"][-1] == {"field_uniqueness": 2, "isin(['open', 'won', 'lost'])": 1}
+    for table in ("orders", "deals"):
+        assert_frame_equal(
+            _rejected(tmp_path / "spark", table, spark=True),
+            _rejected(tmp_path / "polars", table, spark=False),
+        )
+    _assert_same_kpis(tmp_path / "spark", tmp_path / "polars")
+
+
+def test_catalog_tables_named_by_spark_tables(
+    spark: Any, tmp_path: Path, samples: dict[str, pl.DataFrame]
+) -> None:
+    folder = _write(tmp_path / "in", samples)
+    spark.sql(f"CREATE DATABASE crmkpi_test LOCATION '{tmp_path / 'warehouse'}'")
+    try:
+        for name in TABLES:
+            location = tmp_path / "catalog" / name
+            location.mkdir(parents=True)
+            samples[name].write_parquet(location / "part-0.parquet")
+            spark.sql(f"CREATE TABLE crmkpi_test.{name} USING parquet LOCATION '{location}'")
+        named = ",".join(f"crmkpi_test.{name}" for name in TABLES)
+        options = ("--engine", "spark", "--spark-tables", named)
+        unset: dict[str, str | None] = {k: None for k in os.environ if k.startswith("CRMKPI_")}
+        args = ["compute", "--out", str(tmp_path / "spark"), "--format", "csv"]
+        args += ["--as-of", "2025-06-15", "--metrics", METRICS, "-q", *options]
+        result = CliRunner().invoke(app, args, env=unset)
+        assert result.exit_code == 0, result.stdout
+        assert _run(str(folder), tmp_path / "polars")[0] == 0
+        manifest = json.loads((tmp_path / "spark" / "manifest.json").read_text(encoding="utf-8"))
+        assert [f["path"] for t in manifest["tables"] for f in t["files"]] == named.split(",")
+        on_polars = json.loads((tmp_path / "polars" / "manifest.json").read_text("utf-8"))
+        assert _figures(manifest) == _figures(on_polars)
+        _assert_same_kpis(tmp_path / "spark", tmp_path / "polars")
+        unknown = CliRunner().invoke(app, [*args[:-1], "crmkpi_test.nothing"], env=unset)
+        assert unknown.exit_code == 78
+    finally:
+        spark.sql("DROP DATABASE crmkpi_test CASCADE")
+
+
+@pytest.mark.parametrize(
+    ("fault", "exit_code"),
+    [("missing amount", 65), ("amount as booleans", 65), ("no folder", 66)],
+)
+def test_unusable_inputs_exit_as_on_polars(
+    spark: Any, tmp_path: Path, samples: dict[str, pl.DataFrame], fault: str, exit_code: int
+) -> None:
+    orders = samples["orders"]
+    if fault == "missing amount":
+        orders = orders.drop("amount")
+    elif fault == "amount as booleans":
+        orders = orders.with_columns(pl.lit(True).alias("amount"))
+    folder = _write(tmp_path / "in", {"orders": orders})
+    source = folder.as_uri() if fault != "no folder" else (tmp_path / "nothing").as_uri()
+    code, summary = _run(source, tmp_path / "spark", "--engine", "spark")
+    assert code == exit_code, summary
+    if fault == "no folder":
+        return
+    polars_code, polars_summary = _run(str(folder), tmp_path / "polars")
+    assert polars_code == exit_code
+    where, message = summary["message"].split("orders.parquet", 1)
+    assert where == folder.as_uri() + "/"
+    assert message.startswith(", column 'amount': ")
+    if fault == "missing amount":  # the path as the Polars loader names it, then the same
+        assert polars_summary["message"].split("orders.parquet", 1)[1] == message
