@@ -6,9 +6,10 @@ periods once, and both cores are busy). Per source and anchor:
 
 - one `rows` pass at the finest grain of the run carries every metric's parts; coarser grains
   take the additive parts (counts, sums, a mean's sum and count) from it by summing;
-- a distinct count or a median has no exact rollup: every coarser grain gets its own `rows`
-  pass for those metrics;
-- `entities` and `retained` metrics (a second step per entity) get a pass per grain;
+- a median has no exact rollup, and a distinct count (of values, `entities` or `retained`
+  entities, a second step per entity) has one only where the dimensions dropped are decided by
+  the entity counted (a customer's segment, looked up by customer_id): such a grain sums a finer
+  one's parts, every other grain gets a pass of its own;
 - a stock's net openings are sums: one pass per event (opened, closed) at the finest grain.
 
 Nothing here knows the engine: the plan is the same on Polars, DuckDB or a Spark-like backend.
@@ -69,6 +70,9 @@ class Source:
     frame: nw.LazyFrame[Any]
     schema: Mapping[str, pl.DataType]  # the Polars types of its columns
     dimensions: set[str]
+    # dimension -> the source column whose value decides it on every row: the dimension's own
+    # column, customer_id for a segment looked up by customer, rep for a team looked up by rep
+    decided_by: Mapping[str, str] = field(default_factory=dict)
 
 
 # Columns named like a dimension that mean something else in their table (a spend or budget
@@ -100,6 +104,7 @@ def resolve_dimensions(
     `customer_columns` (name in the source: column of `customers`) come along in the same
     customer join."""
     supplied: set[str] = set()
+    decided_by: dict[str, str] = {}
     columns: dict[str, nw.Expr] = {}
     from_customers = dict(customer_columns or {})
     lazy = engine.lazy(frame)
@@ -110,6 +115,7 @@ def resolve_dimensions(
         own = _dimension_column(dimension, schema, name)
         if own is not None:
             columns[dimension] = nw.col(own)
+            decided_by[dimension] = own
             supplied.add(dimension)
         elif (
             dimension in ("segment", "region")
@@ -120,6 +126,7 @@ def resolve_dimensions(
         ):
             from_customers[f"__{dimension}"] = dimension
             columns[dimension] = nw.col(f"__{dimension}")
+            decided_by[dimension] = "customer_id"  # customers' customer_id is unique
             supplied.add(dimension)
         elif (
             dimension == "team" and reps is not None and "team" in reps.columns and "rep" in schema
@@ -128,6 +135,7 @@ def resolve_dimensions(
             lazy = lazy.join(engine.lazy(teams), on="rep", how="left")
             schema["__team"] = teams.schema["__team"]
             columns[dimension] = nw.col("__team")
+            decided_by[dimension] = "rep"  # reps' rep is unique
             supplied.add(dimension)
     if from_customers and customers is not None and "customer_id" in schema:
         looked_up = customers.select(
@@ -142,7 +150,8 @@ def resolve_dimensions(
     schema.update({f"dim:{d}": pl.String for d in columns})
     helpers = [c for c in schema if c.startswith("__")]
     lazy = lazy.drop(helpers)
-    return Source(name, lazy, {c: t for c, t in schema.items() if c not in helpers}, supplied)
+    kept = {c: t for c, t in schema.items() if c not in helpers}
+    return Source(name, lazy, kept, supplied, decided_by)
 
 
 def present(declared: Collection[str], columns: Collection[str]) -> list[str]:
@@ -191,6 +200,36 @@ def _reaches(source: Source, grain: Grain) -> bool:
     return set(grain.dims) <= source.dimensions
 
 
+def _donors(
+    source: Source, finest: Grain, coarser: Sequence[Grain], entity: str | None
+) -> dict[Grain, Grain | None]:
+    """For each coarser grain of a metric counting distinct `entity` values, the grain whose
+    parts it sums (None: it needs a pass of its own). The sum is exact by construction when
+    every dimension the finer grain adds is decided by the entity itself (a customer's segment
+    when the segment is looked up by customer_id): each entity then lies in one finer cell of
+    the coarser cell. Grains are taken fine to coarse, so a grain with a pass of its own can
+    serve coarser ones (total from segment when segment+rep cannot)."""
+    computed = [finest]
+    donors: dict[Grain, Grain | None] = {}
+    for grain in sorted(coarser, key=lambda g: -len(g.dims)):
+        donor = next(
+            (
+                finer
+                for finer in computed
+                if entity is not None
+                and set(grain.dims) < set(finer.dims)
+                and all(
+                    source.decided_by.get(d) == entity for d in set(finer.dims) - set(grain.dims)
+                )
+            ),
+            None,
+        )
+        donors[grain] = donor
+        if donor is None:
+            computed.append(grain)
+    return donors
+
+
 @dataclass
 class Plan:
     """The passes of one run, and the small frames they give once executed."""
@@ -205,6 +244,8 @@ class Plan:
     # computable metric on it, not only the planned ones, so a metric alone has its grid
     cell_anchors: Mapping[str, Collection[str]] = field(default_factory=dict)
     passes: list[Pass] = field(default_factory=list)
+    # (metric, grain) -> the finer grain whose parts sum to the metric's at that grain
+    rolled: dict[tuple[str, Grain], Grain] = field(default_factory=dict)
     _results: dict[Pass, pl.DataFrame] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -221,8 +262,15 @@ class Plan:
             coarser = tuple(g for g in run_grains if _reaches(source, g) and g != finest)
             names = tuple(m.name for m in group)
             self.passes.append(Pass("rows", table, anchor, finest, names, coarser))
-            others = tuple(m.name for m in group if not m.reduction.additive)
-            self.passes.extend(Pass("rows", table, anchor, g, others) for g in coarser if others)
+            own: dict[Grain, list[str]] = {g: [] for g in coarser}
+            for metric in group:
+                if not metric.reduction.additive:
+                    donors = _donors(source, finest, coarser, metric.counted_entity)
+                    for grain, donor in donors.items():
+                        self._place(metric.name, grain, donor, own)
+            self.passes.extend(
+                Pass("rows", table, anchor, g, tuple(names)) for g, names in own.items() if names
+            )
         for table, anchors in sorted(self.cell_anchors.items()):
             source = self.sources[table]
             self.passes.extend(
@@ -234,10 +282,16 @@ class Plan:
         for metric in self.metrics:
             if isinstance(metric, Simple) and metric.reduction.passes != "rows":
                 source = self.sources[metric.table]
+                finest = _finest(source, self.dimensions)
+                coarser = tuple(g for g in run_grains if _reaches(source, g) and g != finest)
+                own = {g: [] for g in (finest, *coarser)}
+                own[finest].append(metric.name)
+                for grain, donor in _donors(source, finest, coarser, metric.counted_entity).items():
+                    self._place(metric.name, grain, donor, own)
                 self.passes.extend(
                     Pass(metric.reduction.passes, metric.table, metric.anchor, g, (metric.name,))
                     for g in run_grains
-                    if _reaches(source, g)
+                    if own.get(g)
                 )
             elif isinstance(metric, Stock):
                 source = self.sources[metric.table]
@@ -246,6 +300,15 @@ class Plan:
                 self.passes.append(
                     Pass("stock", metric.table, metric.opened, finest, (metric.name,), coarser)
                 )
+
+    def _place(
+        self, metric: str, grain: Grain, donor: Grain | None, own: dict[Grain, list[str]]
+    ) -> None:
+        """The metric at `grain` is summed from `donor`, else computed by a pass of its own."""
+        if donor is None:
+            own[grain].append(metric)
+        else:
+            self.rolled[(metric, grain)] = donor
 
     # --- building ------------------------------------------------------------------------------
 
@@ -392,10 +455,19 @@ class Plan:
         finest = passes[0]  # the first planned for a source and anchor: see __post_init__
         if finest.grain == grain:
             return self._results[finest]
-        additive = [m.name + p for m in metrics if m.reduction.additive for p in m.reduction.parts]
-        parts = []
-        if additive:
-            parts.append(self._results[finest].group_by(grain.keys).agg(pl.col(additive).sum()))
+        summed: dict[Grain, list[str]] = {}  # finer grain -> the parts summed from it
+        for metric in metrics:
+            donor = (
+                finest.grain if metric.reduction.additive else self.rolled.get((metric.name, grain))
+            )
+            if donor is not None:
+                summed.setdefault(donor, []).extend(metric.name + p for p in metric.reduction.parts)
+        parts = [
+            self._results[next(s for s in passes if s.grain == donor)]
+            .group_by(grain.keys)
+            .agg(pl.col(columns).sum())
+            for donor, columns in summed.items()
+        ]
         parts.extend(self._results[s] for s in passes if s.grain == grain)
         result = parts[0]
         for part in parts[1:]:
@@ -413,10 +485,14 @@ class Plan:
         return pl.concat(found).unique() if found else None
 
     def entities(self, metric: Simple, grain: Grain) -> pl.DataFrame:
+        donor = self.rolled.get((metric.name, grain))
         step, _ = self._find(
-            metric.reduction.passes, metric.table, metric.anchor, grain, metric.name
+            metric.reduction.passes, metric.table, metric.anchor, donor or grain, metric.name
         )
-        return self._results[step]
+        if donor is None:
+            return self._results[step]
+        parts = [metric.name + p for p in metric.reduction.parts]
+        return self._results[step].group_by(grain.keys).agg(pl.col(parts).sum())
 
     def stock(self, metric: Stock, grain: Grain) -> pl.DataFrame:
         """Net openings per cell: found at the finest grain, summed per grain, in decimals."""
@@ -445,4 +521,22 @@ class Plan:
                 lines.append(
                     f"  {step.kind} at {step.grain.name}{rolled}: {', '.join(step.metrics)}"
                 )
+            lines.extend(self._explain_sums(source, anchor))
         return "\n".join(lines)
+
+    def _explain_sums(self, source: str, anchor: str) -> list[str]:
+        """The distinct counts summed from a finer grain instead of a pass of their own."""
+        sums: dict[tuple[Grain, Grain], list[str]] = {}
+        for (name, grain), donor in self.rolled.items():
+            metric = self._metric(name)
+            if (metric.table, metric.anchor) == (source, anchor):
+                sums.setdefault((grain, donor), []).append(name)
+        lines = []
+        for (grain, donor), names in sums.items():
+            added = sorted(set(donor.dims) - set(grain.dims))
+            entity = self._metric(names[0]).counted_entity
+            lines.append(
+                f"  summed at {grain.name} from {donor.name} ({', '.join(added)} decided by "
+                f"{entity}): {', '.join(names)}"
+            )
+        return lines

@@ -76,6 +76,7 @@ def run(
     metrics: Sequence[str] | None = None,
     settings: Mapping[str, Any] | None = None,
     engine: str = "polars",
+    explain: bool = False,
 ) -> ComputeResult:
     return compute(
         tables,
@@ -86,6 +87,7 @@ def run(
             metrics=tuple(metrics) if metrics else None,
             settings=settings or {},
             engine=engine,
+            explain=explain,
         ),
     )
 

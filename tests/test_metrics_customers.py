@@ -156,6 +156,65 @@ def test_an_order_split_across_reps_counts_once_in_the_total(engine: str) -> Non
     assert value(out, "active_customers", "2024-01", rep="r1") == 1
 
 
+# c1 (segment A) buys from r1 and r2, c3 (A) and c4 (no customer row) from r1, c2 (B) from r2:
+# by rep, each customer lies in one segment (looked up by customer_id), so a rep's count is the
+# sum of its segments' counts; by segment, c1 lies under two reps and counts once.
+CUSTOMERS_ACROSS_REPS = [
+    _line("a", "c1", "2024-01-05", "r1"),
+    _line("b", "c1", "2024-01-20", "r2"),
+    _line("c", "c2", "2024-01-10", "r2"),
+    _line("d", "c3", "2024-01-11", "r1"),
+    _line("e", "c4", "2024-01-12", "r1"),
+    _line("f", "c4", "2024-01-13", "r1"),
+]
+
+
+@pytest.mark.parametrize("engine", ["polars", "duckdb"])
+def test_distinct_customers_at_every_grain_when_a_customer_spans_reps(engine: str) -> None:
+    customers = frame(
+        "customers",
+        [dict(customer_id="c1", segment="A"), dict(customer_id="c2", segment="B"),
+         dict(customer_id="c3", segment="A")],
+    )  # fmt: skip
+    orders = frame("orders", CUSTOMERS_ACROSS_REPS)
+    out = kpis({"customers": customers, "orders": orders}, period="month",
+               by=("segment", "rep"), as_of="2024-01-31", engine=engine)  # fmt: skip
+    cells = {
+        # (segment, rep): (active customers, repeat buyers): hand-counted from the lines above
+        (None, None): (4, 2),  # c1 (a, b), c4 (e, f)
+        ("A", None): (2, 1),  # c1, c3: c1 repeats
+        ("B", None): (1, 0),
+        ("(none)", None): (1, 1),  # c4
+        (None, "r1"): (3, 1),  # c1 (a), c3, c4 (e, f)
+        (None, "r2"): (2, 0),  # c1 (b), c2
+        ("A", "r1"): (2, 0),
+        ("A", "r2"): (1, 0),
+        ("B", "r2"): (1, 0),
+        ("(none)", "r1"): (1, 1),
+    }
+    for (segment, rep), (active, repeat) in cells.items():
+        at = {k: v for k, v in (("segment", segment), ("rep", rep)) if v is not None}
+        assert value(out, "active_customers", "2024-01", **at) == active, at
+        repeat_rate = row(out, "repeat_purchase_rate", "2024-01", **at)
+        assert (repeat_rate["numerator"], repeat_rate["denominator"]) == (repeat, active), at
+
+
+def test_explain_says_which_distinct_counts_are_sums_of_finer_cells() -> None:
+    """A count of distinct customers is summed where the dimensions dropped are the customer's
+    own (segment through customer_id), and counted again where they are the row's (rep)."""
+    customers = frame("customers", [dict(customer_id="c1", segment="A")])
+    orders = frame("orders", CUSTOMERS_ACROSS_REPS)
+    text = run({"customers": customers, "orders": orders}, period="month",
+               by=("segment", "rep"), as_of="2024-01-31", explain=True).plan or ""  # fmt: skip
+    assert "rows at segment: orders_count, active_customers" in text
+    assert (
+        "summed at rep from segment+rep (segment decided by customer_id): "
+        "active_customers, repeat_customers, purchase_retention_rate"
+    ) in text
+    assert "summed at total from segment (segment decided by customer_id): " in text
+    assert "entities at rep:" not in text and "entities at segment: repeat_customers" in text
+
+
 def test_repeat_purchase_counts_distinct_orders_not_lines() -> None:
     orders = frame(
         "orders",

@@ -35,9 +35,12 @@ def test_explain_prints_the_passes_and_writes_nothing(tmp_path: Path) -> None:
 
 
 def test_every_aggregate_kind_says_how_it_combines() -> None:
-    """Additive kinds sum across cells; distinct counts and medians do not (a customer in two
-    segments is one customer of the total), so they are never rolled up."""
+    """Additive kinds sum across cells. Distinct counts sum only across cells that hold
+    entities of their own (a customer in two reps' cells is one customer of the total); a
+    median never does."""
     kinds = {m.agg for m in REGISTRY.metrics.values() if hasattr(m, "agg")}
     assert kinds <= set(REDUCTIONS)
     assert {k for k, r in REDUCTIONS.items() if r.additive} == {"count", "sum", "mean"}
     assert all(r.aggregate is not None for r in REDUCTIONS.values() if r.passes == "rows")
+    own_entities = {k for k, r in REDUCTIONS.items() if r.sums_over_own_entities}
+    assert own_entities == {"n_unique", "count_entities", "retained"}

@@ -144,6 +144,15 @@ class Simple(Metric):
     def reduction(self) -> Reduction:
         return REDUCTIONS[self.agg]
 
+    @property
+    def counted_entity(self) -> str | None:
+        """The column whose distinct values the metric counts (None: it counts no entities)."""
+        if not self.reduction.sums_over_own_entities:
+            return None
+        if self.reduction.passes == "rows":
+            return self.column if self.value is None else None
+        return self.entity
+
     def value_expr(self, ctx: Context) -> nw.Expr:
         if self.value is not None:
             return self.value(ctx)

@@ -67,6 +67,10 @@ class Reduction:
     additive: bool
     # A cell without rows is 0 (a count), not null (a median of nothing).
     zero_when_empty: bool
+    # Counts of distinct entities: where each finer cell holds entities of its own (the
+    # dimensions it adds are attributes of the counted entity), a coarser cell's parts are the
+    # finer cells' sum. A median is never a sum.
+    sums_over_own_entities: bool = False
     parts: tuple[str, ...] = (VALUE,)  # (NUMERATOR, DENOMINATOR): the value is their ratio
     # (value, row condition) -> one expression per part, for the "rows" pass
     aggregate: Callable[[nw.Expr, nw.Expr | None], list[nw.Expr]] | None = None
@@ -90,13 +94,27 @@ REDUCTIONS = {
             aggregate=_mean,
         ),
         Reduction("median", "rows", additive=False, zero_when_empty=False, aggregate=_median),
-        Reduction("n_unique", "rows", additive=False, zero_when_empty=True, aggregate=_n_unique),
-        Reduction("count_entities", "entities", additive=False, zero_when_empty=True),
+        Reduction(
+            "n_unique",
+            "rows",
+            additive=False,
+            zero_when_empty=True,
+            sums_over_own_entities=True,
+            aggregate=_n_unique,
+        ),
+        Reduction(
+            "count_entities",
+            "entities",
+            additive=False,
+            zero_when_empty=True,
+            sums_over_own_entities=True,
+        ),
         Reduction(
             "retained",
             "retained",
             additive=False,
             zero_when_empty=False,
+            sums_over_own_entities=True,
             parts=(NUMERATOR, DENOMINATOR),
         ),
     )
