@@ -109,14 +109,14 @@ def _rejected(out: Path, table: str, spark: bool) -> pl.DataFrame:
         frame = pl.read_parquet(out / "rejected" / table / "*.parquet")
     else:
         frame = pl.read_csv(out / "rejected" / f"{table}.csv", infer_schema=False)
-    return frame.drop("source_line").sort(pl.all(), nulls_last=True)
+    return frame.with_columns(pl.col("source_line").cast(pl.String)).sort(pl.all(), nulls_last=True)
 
 
 def test_a_parquet_folder_gives_the_kpis_and_the_quarantine_of_polars(
     spark: Any, tmp_path: Path, samples: dict[str, pl.DataFrame]
 ) -> None:
     """One Spark run (they cost seconds each) for the KPIs, the accounting and the rejected
-    rows, which Spark writes as Parquet; source lines are Polars' only."""
+    rows (source file and line included), which Spark writes as Parquet."""
     folder = _write(tmp_path / "in", _with_bad_rows(samples))
     code, on_spark = _run(folder.as_uri(), tmp_path / "spark", "--engine", "spark")
     assert code == 0, on_spark
@@ -136,6 +136,52 @@ def test_a_parquet_folder_gives_the_kpis_and_the_quarantine_of_polars(
             _rejected(tmp_path / "polars", table, spark=False),
         )
     _assert_same_kpis(tmp_path / "spark", tmp_path / "polars")
+
+
+def _where(rejected: pl.DataFrame) -> set[tuple[str, int, str]]:
+    return set(
+        rejected.select("source_file", pl.col("source_line").cast(pl.Int64), "check").iter_rows()
+    )
+
+
+def test_quarantined_rows_name_the_file_and_line_of_the_polars_loader(
+    spark: Any, tmp_path: Path, samples: dict[str, pl.DataFrame]
+) -> None:
+    """Bad orders at known rows of a Parquet file of several row groups: Spark's quarantine
+    names the same file, 1-based row and check as the Polars loader's rejected CSV. A table
+    folder's part is named by its folder and file name, decoded from Spark's URI of it."""
+    orders = samples["orders"]
+    last = orders.height - 1
+    row = pl.int_range(pl.len())
+    bad_orders = orders.with_columns(
+        pl.when(row.is_in([0, last])).then(-1.0).otherwise(pl.col("amount")).alias("amount"),
+        pl.when(row.is_in([0, last])).then(pl.lit("completed")).otherwise("status").alias("status"),
+        pl.when(row == 41).then(None).otherwise(pl.col("customer_id")).alias("customer_id"),
+    )
+    folder = tmp_path / "in"
+    folder.mkdir()
+    bad_orders.write_parquet(folder / "orders.parquet", row_group_size=16)
+    deals = samples["deals"]
+    (folder / "deals").mkdir()
+    deals.with_columns(
+        pl.when(pl.int_range(pl.len()) == 2).then(pl.lit("pending")).otherwise("status")
+        .alias("status")
+    ).write_parquet(folder / "deals" / "part 0+1%.parquet")  # fmt: skip
+    code, summary = _run(folder.as_uri(), tmp_path / "spark", "--engine", "spark")
+    assert code == 0, summary
+    assert _run(str(folder), tmp_path / "polars")[0] == 0
+    negative = "amount_not_negative_unless_refunded"
+    assert _where(_rejected(tmp_path / "spark", "orders", spark=True)) == {
+        ("orders.parquet", 1, negative),
+        ("orders.parquet", 42, "not_nullable"),
+        ("orders.parquet", orders.height, negative),
+    }
+    assert _where(_rejected(tmp_path / "spark", "orders", spark=True)) == _where(
+        _rejected(tmp_path / "polars", "orders", spark=False)
+    )
+    assert _where(_rejected(tmp_path / "spark", "deals", spark=True)) == {
+        ("deals/part 0+1%.parquet", 3, "isin(['open', 'won', 'lost'])")
+    }
 
 
 def test_catalog_tables_named_by_spark_tables(
