@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +183,57 @@ def test_quarantined_rows_name_the_file_and_line_of_the_polars_loader(
     assert _where(_rejected(tmp_path / "spark", "deals", spark=True)) == {
         ("deals/part 0+1%.parquet", 3, "isin(['open', 'won', 'lost'])")
     }
+
+
+def test_the_passes_read_the_loaders_spark_frames_and_agree_with_polars(
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From a Spark source, every pass over a canonical table reads the loader's validated
+    Spark frame, which reads the Parquet files: no table is uploaded back from the driver
+    (the views still are), the frames have the types an upload would have, and the whole
+    catalogue equals Polars' on the same files."""
+    from crmkpi import run
+    from crmkpi.engines import spark as spark_engine
+
+    folder = _write(tmp_path / "in", generate_tables(SCALES["tiny"], seed=7))
+    handed: dict[str, Any] = {}
+    uploaded: list[pl.DataFrame] = []
+    compute, arrow_of = run.compute, spark_engine.arrow_of
+
+    def recorded_compute(tables: Any, options: Any, *engine: Any) -> Any:
+        handed.update(tables=tables, engine=engine)
+        return compute(tables, options, *engine)
+
+    def recorded_arrow_of(frame: pl.DataFrame) -> Any:
+        uploaded.append(frame)
+        return arrow_of(frame)
+
+    monkeypatch.setattr(run, "compute", recorded_compute)
+    monkeypatch.setattr(spark_engine, "arrow_of", recorded_arrow_of)
+    unset: dict[str, str | None] = {k: None for k in os.environ if k.startswith("CRMKPI_")}
+    options = ["--format", "csv", "--as-of", "2025-06-15", "--by", "segment", "-q"]
+
+    def run_on(engine: str, source: str) -> None:
+        args = ["compute", source, "--out", str(tmp_path / engine), "--engine", engine, *options]
+        result = CliRunner().invoke(app, args, env=unset)
+        assert result.exit_code == 0, result.stdout
+
+    run_on("spark", folder.as_uri())
+    tables, (engine,) = handed["tables"], handed["engine"]
+    run_on("polars", str(folder))
+    assert uploaded  # the views
+    assert [n for n, t in tables.items() if any(f is t for f in uploaded)] == []
+    for name, table in tables.items():
+        adopted = engine.lazy(table).to_native()
+        read = adopted._jdf.queryExecution().analyzed().toString()  # the plan Spark analysed
+        assert re.search(r"^\W*Relation \[.*\] parquet$", read, re.MULTILINE), name
+        upload = spark.createDataFrame(arrow_of(table))
+        assert [(f.name, f.dataType) for f in adopted.schema] == [
+            (f.name, f.dataType) for f in upload.schema
+        ]
+    spark_kpis, polars_kpis = _kpis(tmp_path / "spark"), _kpis(tmp_path / "polars")
+    assert polars_kpis["metric"].n_unique() > 30
+    assert_frame_equal(spark_kpis, polars_kpis, abs_tol=1e-9, rel_tol=1e-9)
 
 
 def test_catalog_tables_named_by_spark_tables(

@@ -343,9 +343,9 @@ def _rejected(flagged: Any, source: _Source) -> Any:
 
 
 def collect_validated(frame: Any) -> pl.DataFrame:
-    """The validated rows on the driver, as Polars, for the views and the engine, which still
-    take Polars frames: the one place Spark's rows leave the cluster (remove it when the views
-    run on Spark)."""
+    """The validated rows on the driver, as Polars, for the views, which still take Polars
+    frames (the engine's passes over the table itself read `frame` on Spark): the one place
+    Spark's rows leave the cluster (remove it when the views run on Spark)."""
     return pl.DataFrame(pl.from_arrow(frame.toArrow()))
 
 
@@ -407,6 +407,7 @@ def _load_source(source: _Source) -> LoadedTable:
         collect_validated(used),
         pl.DataFrame(schema=dict.fromkeys(REJECT_COLUMNS, pl.String)),
         report,
+        spark_frame=used,
     )
     if report.rows_quarantined:
         loaded.write_rejected = _RejectedWriter(_rejected(flagged, source))
