@@ -396,8 +396,12 @@ def _check_period_count(periods: pl.DataFrame, grain: str, max_periods: int) -> 
         )
 
 
-def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> ComputeResult:
-    """Compute the requested metrics (default: all) into DESIGN.md's tidy long table."""
+def compute(
+    tables: Mapping[str, pl.DataFrame], options: ComputeOptions, engine: Engine | None = None
+) -> ComputeResult:
+    """Compute the requested metrics (default: all) into DESIGN.md's tidy long table.
+    `engine`: one the run made already (the Spark loader's, holding its validated tables);
+    None: the one `options.engine` names."""
     settings = resolve_settings(options.settings)
     unknown_dims = [d for d in options.dimensions if d not in DIMENSIONS]
     if unknown_dims:
@@ -431,7 +435,8 @@ def compute(tables: Mapping[str, pl.DataFrame], options: ComputeOptions) -> Comp
             needed.setdefault(table, set()).update(read)
     if "rep_adoption" in needed:  # its reps own deals or customers
         needed.setdefault("customer_base", set())
-    engine = engine_named(options.engine, options.spark_master)
+    if engine is None:
+        engine = engine_named(options.engine, options.spark_master)
     prepared = prepare_sources(tables, as_of, settings, options.dimensions, engine, needed)
     sources, frames = prepared.sources, prepared.frames
     churn_source, forecast = prepared.churn_source, prepared.forecast

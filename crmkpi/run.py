@@ -22,6 +22,7 @@ from crmkpi.api import options_for
 from crmkpi.config import Config
 from crmkpi.configure import resolve_config
 from crmkpi.engine import ComputeResult, compute
+from crmkpi.engines import Engine
 from crmkpi.engines.spark_inputs import SparkInput, spark_input
 from crmkpi.errors import (
     EXIT_INVALID_DATA,
@@ -178,15 +179,23 @@ def _input_files(loaded: LoadResult) -> list[dict[str, Any]]:
 
 
 def _load(
-    config: Config, folder: Path, source: SparkInput | None, spark_master: str | None
-) -> LoadResult:
-    """The Polars loader for a local folder; the Spark loader for a Spark source."""
+    config: Config, folder: Path, source: SparkInput | None, engine: str, spark_master: str | None
+) -> tuple[LoadResult, Engine | None]:
+    """The Polars loader for a local folder; the Spark loader for a Spark source. With
+    `--engine spark` the latter also gives the engine on its session, which reads the
+    validated tables where the loader left them (None: compute makes the engine)."""
     if source is None:
-        return load_all(config, folder)
+        return load_all(config, folder), None
     from crmkpi.engines.spark import SparkEngine
     from crmkpi.engines.spark_inputs import load_spark
 
-    return load_spark(SparkEngine(spark_master).session, source)
+    spark = SparkEngine(spark_master)
+    loaded = load_spark(spark.session, source)
+    if engine != "spark":
+        return loaded, None
+    for table in loaded.tables.values():
+        spark.adopt(table.frame, table.spark_frame)
+    return loaded, spark
 
 
 def execute(
@@ -223,7 +232,7 @@ def execute(
     with run_lock(out, started), clean_abort():
         clean_leftovers(out)
         with timer.stage("load"):
-            loaded = _load(config, folder, source, opts["spark_master"])
+            loaded, engine = _load(config, folder, source, opts["engine"], opts["spark_master"])
             _log_tables(loaded)
             _thresholds(loaded, opts["strict"], opts["max_reject_rate"])
             previous = _previous_manifest(out)
@@ -243,7 +252,7 @@ def execute(
                 explain=explain is not None,
                 spark_master=opts["spark_master"],
             )
-            result = compute(tables, options)
+            result = compute(tables, options, engine)
         if explain is not None and result.plan is not None:
             explain(result.plan)
             return Summary(

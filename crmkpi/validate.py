@@ -11,6 +11,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandera.polars as pa
 import polars as pl
@@ -90,6 +91,9 @@ class LoadedTable:
     stamps: dict[Path, tuple[int, int]] = field(default_factory=dict)
     # an engine that keeps the quarantine itself (Spark) writes it into the folder given
     write_rejected: Callable[[Path], None] | None = None
+    # the Spark loader's validated rows, still on Spark: `frame` is collected from them, and the
+    # Spark engine reads them instead of uploading `frame`
+    spark_frame: Any = None
 
 
 def _drop_superseded(frame: pl.DataFrame, table: str, files: int) -> tuple[pl.DataFrame, int]:

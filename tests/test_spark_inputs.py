@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -109,14 +110,14 @@ def _rejected(out: Path, table: str, spark: bool) -> pl.DataFrame:
         frame = pl.read_parquet(out / "rejected" / table / "*.parquet")
     else:
         frame = pl.read_csv(out / "rejected" / f"{table}.csv", infer_schema=False)
-    return frame.drop("source_line").sort(pl.all(), nulls_last=True)
+    return frame.with_columns(pl.col("source_line").cast(pl.String)).sort(pl.all(), nulls_last=True)
 
 
 def test_a_parquet_folder_gives_the_kpis_and_the_quarantine_of_polars(
     spark: Any, tmp_path: Path, samples: dict[str, pl.DataFrame]
 ) -> None:
     """One Spark run (they cost seconds each) for the KPIs, the accounting and the rejected
-    rows, which Spark writes as Parquet; source lines are Polars' only."""
+    rows (source file and line included), which Spark writes as Parquet."""
     folder = _write(tmp_path / "in", _with_bad_rows(samples))
     code, on_spark = _run(folder.as_uri(), tmp_path / "spark", "--engine", "spark")
     assert code == 0, on_spark
@@ -136,6 +137,103 @@ def test_a_parquet_folder_gives_the_kpis_and_the_quarantine_of_polars(
             _rejected(tmp_path / "polars", table, spark=False),
         )
     _assert_same_kpis(tmp_path / "spark", tmp_path / "polars")
+
+
+def _where(rejected: pl.DataFrame) -> set[tuple[str, int, str]]:
+    return set(
+        rejected.select("source_file", pl.col("source_line").cast(pl.Int64), "check").iter_rows()
+    )
+
+
+def test_quarantined_rows_name_the_file_and_line_of_the_polars_loader(
+    spark: Any, tmp_path: Path, samples: dict[str, pl.DataFrame]
+) -> None:
+    """Bad orders at known rows of a Parquet file of several row groups: Spark's quarantine
+    names the same file, 1-based row and check as the Polars loader's rejected CSV. A table
+    folder's part is named by its folder and file name, decoded from Spark's URI of it."""
+    orders = samples["orders"]
+    last = orders.height - 1
+    row = pl.int_range(pl.len())
+    bad_orders = orders.with_columns(
+        pl.when(row.is_in([0, last])).then(-1.0).otherwise(pl.col("amount")).alias("amount"),
+        pl.when(row.is_in([0, last])).then(pl.lit("completed")).otherwise("status").alias("status"),
+        pl.when(row == 41).then(None).otherwise(pl.col("customer_id")).alias("customer_id"),
+    )
+    folder = tmp_path / "in"
+    folder.mkdir()
+    bad_orders.write_parquet(folder / "orders.parquet", row_group_size=16)
+    deals = samples["deals"]
+    (folder / "deals").mkdir()
+    deals.with_columns(
+        pl.when(pl.int_range(pl.len()) == 2).then(pl.lit("pending")).otherwise("status")
+        .alias("status")
+    ).write_parquet(folder / "deals" / "part 0+1%.parquet")  # fmt: skip
+    code, summary = _run(folder.as_uri(), tmp_path / "spark", "--engine", "spark")
+    assert code == 0, summary
+    assert _run(str(folder), tmp_path / "polars")[0] == 0
+    negative = "amount_not_negative_unless_refunded"
+    assert _where(_rejected(tmp_path / "spark", "orders", spark=True)) == {
+        ("orders.parquet", 1, negative),
+        ("orders.parquet", 42, "not_nullable"),
+        ("orders.parquet", orders.height, negative),
+    }
+    assert _where(_rejected(tmp_path / "spark", "orders", spark=True)) == _where(
+        _rejected(tmp_path / "polars", "orders", spark=False)
+    )
+    assert _where(_rejected(tmp_path / "spark", "deals", spark=True)) == {
+        ("deals/part 0+1%.parquet", 3, "isin(['open', 'won', 'lost'])")
+    }
+
+
+def test_the_passes_read_the_loaders_spark_frames_and_agree_with_polars(
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From a Spark source, every pass over a canonical table reads the loader's validated
+    Spark frame, which reads the Parquet files: no table is uploaded back from the driver
+    (the views still are), the frames have the types an upload would have, and the whole
+    catalogue equals Polars' on the same files."""
+    from crmkpi import run
+    from crmkpi.engines import spark as spark_engine
+
+    folder = _write(tmp_path / "in", generate_tables(SCALES["tiny"], seed=7))
+    handed: dict[str, Any] = {}
+    uploaded: list[pl.DataFrame] = []
+    compute, arrow_of = run.compute, spark_engine.arrow_of
+
+    def recorded_compute(tables: Any, options: Any, *engine: Any) -> Any:
+        handed.update(tables=tables, engine=engine)
+        return compute(tables, options, *engine)
+
+    def recorded_arrow_of(frame: pl.DataFrame) -> Any:
+        uploaded.append(frame)
+        return arrow_of(frame)
+
+    monkeypatch.setattr(run, "compute", recorded_compute)
+    monkeypatch.setattr(spark_engine, "arrow_of", recorded_arrow_of)
+    unset: dict[str, str | None] = {k: None for k in os.environ if k.startswith("CRMKPI_")}
+    options = ["--format", "csv", "--as-of", "2025-06-15", "--by", "segment", "-q"]
+
+    def run_on(engine: str, source: str) -> None:
+        args = ["compute", source, "--out", str(tmp_path / engine), "--engine", engine, *options]
+        result = CliRunner().invoke(app, args, env=unset)
+        assert result.exit_code == 0, result.stdout
+
+    run_on("spark", folder.as_uri())
+    tables, (engine,) = handed["tables"], handed["engine"]
+    run_on("polars", str(folder))
+    assert uploaded  # the views
+    assert [n for n, t in tables.items() if any(f is t for f in uploaded)] == []
+    for name, table in tables.items():
+        adopted = engine.lazy(table).to_native()
+        read = adopted._jdf.queryExecution().analyzed().toString()  # the plan Spark analysed
+        assert re.search(r"^\W*Relation \[.*\] parquet$", read, re.MULTILINE), name
+        upload = spark.createDataFrame(arrow_of(table))
+        assert [(f.name, f.dataType) for f in adopted.schema] == [
+            (f.name, f.dataType) for f in upload.schema
+        ]
+    spark_kpis, polars_kpis = _kpis(tmp_path / "spark"), _kpis(tmp_path / "polars")
+    assert polars_kpis["metric"].n_unique() > 30
+    assert_frame_equal(spark_kpis, polars_kpis, abs_tol=1e-9, rel_tol=1e-9)
 
 
 def test_catalog_tables_named_by_spark_tables(

@@ -1,5 +1,6 @@
 """Apache Spark through narwhals' PySpark backend: the plan's aggregations run on a Spark
-session (local, or the cluster of `spark-submit` / a Databricks job). Today the loaded tables
+session (local, or the cluster of `spark-submit` / a Databricks job). Tables the Spark loader
+checked are read where it left them; other frames (the views, tables the Polars loader read)
 are uploaded from the driver through Arrow; only the small aggregates come back."""
 
 from __future__ import annotations
@@ -87,8 +88,27 @@ class SparkEngine:
                 "engine spark needs the optional extra: pip install 'crmkpi[spark]'"
             ) from exc
         self.session = spark_session(master)
+        # id of a collected table -> (that table, kept so its id stays its own; the Spark frame
+        # it was collected from, typed as its upload would be)
+        self._validated: dict[int, tuple[pl.DataFrame, Any]] = {}
+
+    def adopt(self, collected: pl.DataFrame, validated: Any) -> None:
+        """Read `collected`, a table the Spark loader checked and collected for the views, from
+        the loader's Spark frame `validated` instead of uploading it back. Its columns get the
+        types an upload of `collected` would have (Spark's own Arrow mapping: a datetime becomes
+        the session's timestamp type), so the passes compute the same on either."""
+        from pyspark.sql import functions as F
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        prefer_ntz = self.session.conf.get("spark.sql.timestampType") == "TIMESTAMP_NTZ"
+        uploaded = from_arrow_schema(arrow_of(collected.head(0)).schema, prefer_ntz)
+        typed = validated.select(*(F.col(f.name).cast(f.dataType) for f in uploaded.fields))
+        self._validated[id(collected)] = (collected, typed)
 
     def lazy(self, frame: Frame) -> nw.LazyFrame[Any]:
+        adopted = self._validated.get(id(frame))
+        if adopted is not None:
+            return nw.from_native(adopted[1])
         return nw.from_native(self.session.createDataFrame(arrow_of(frame)))
 
     def collect_all(self, plans: Sequence[nw.LazyFrame[Any]]) -> list[pl.DataFrame]:

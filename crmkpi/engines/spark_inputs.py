@@ -22,6 +22,7 @@ from crmkpi.errors import ConfigError, FileRejectedError, InputMissingError
 from crmkpi.io.read import headers_seen
 from crmkpi.load import FOLDER_FAILURE, LoadResult, TableFailure, check_has_rows, check_orphan_reps
 from crmkpi.provenance import SOURCE_FILE as SOURCE
+from crmkpi.provenance import SOURCE_LINE
 from crmkpi.tables import TABLE_NAMES, columns_of
 from crmkpi.validate import (
     REJECT_COLUMNS,
@@ -157,6 +158,33 @@ def _catalog_sources(session: Any, names: Sequence[str]) -> list[_Source]:
     return sources
 
 
+def _has_row_index(frame: Any) -> bool:
+    """Whether Spark knows each row's position in its file: the hidden `_metadata.row_index`
+    of a file source (Parquet in Spark 3.5+; other readers may lack it)."""
+    from pyspark.errors import AnalysisException
+
+    try:
+        return "row_index" in frame.select("_metadata").schema["_metadata"].dataType.fieldNames()
+    except AnalysisException:
+        return False
+
+
+def _provenance(source: _Source) -> tuple[Any, Any]:
+    """A row's file and line as the Polars loader names them: the file relative to the input
+    folder (Spark's URI of it percent-decoded) and its 1-based row within that file. A catalog
+    table is named by itself, and without a file its rows have no line."""
+    from pyspark.sql import functions as F
+
+    no_line = F.lit(None).cast("bigint")
+    if not source.path_parts:
+        return F.lit(source.name), no_line
+    uri_tail = F.substring_index(F.input_file_name(), "/", -source.path_parts)
+    # url_decode reads "+" as a space; a URI's path keeps "+" literal, so it is escaped first
+    file = F.url_decode(F.replace(uri_tail, F.lit("+"), F.lit("%2B")))
+    line = F.col("_metadata.row_index") + 1 if _has_row_index(source.frame) else no_line
+    return file, line
+
+
 def _typed(source: _Source) -> tuple[Any, list[str]]:
     """The canonical columns cast to the contract's types, and the extra columns (drift);
     a missing required column or an uncastable type rejects the table (exit 65)."""
@@ -184,15 +212,13 @@ def _typed(source: _Source) -> tuple[Any, list[str]]:
                 "columns are parsed by the Polars loader only: a local folder)",
                 column=name,
             )
-    if source.path_parts:
-        where = F.substring_index(F.input_file_name(), "/", -source.path_parts)
-    else:
-        where = F.lit(source.name)
+    file, line = _provenance(source)
     typed = frame.select(
         *(F.col(n).cast(_TARGETS[contract[n].parse_kind]).alias(n) for n in present),
         *(F.col(n).alias(_RAW + n) for n in present),
         *(F.col(n) for n in types if n not in contract),
-        where.alias(SOURCE),
+        file.alias(SOURCE),
+        line.alias(SOURCE_LINE),
     )
     return typed, sorted(n for n in types if n not in contract)
 
@@ -210,7 +236,8 @@ def _without_identical_copies(frame: Any, table: str, present: list[str]) -> Any
     keyed = F.lit(True)
     for key in keys:
         keyed = keyed & F.col(key).isNotNull()
-    ranked = frame.withColumn("_rank", F.row_number().over(same.orderBy(SOURCE)))
+    first_read = same.orderBy(SOURCE, SOURCE_LINE)
+    ranked = frame.withColumn("_rank", F.row_number().over(first_read))
     ranked = ranked.withColumn(
         _COPIES, F.when(keyed, F.count(F.lit(1)).over(same) - 1).otherwise(0)
     )
@@ -308,7 +335,7 @@ def _rejected(flagged: Any, source: _Source) -> Any:
             for f in source.frame.schema.fields
         ),
         F.col(SOURCE).alias("source_file"),
-        F.lit(None).cast("bigint").alias("source_line"),
+        F.col(SOURCE_LINE).alias("source_line"),
         F.col("_column").alias("column"),
         F.col(_CHECKS).alias("check"),
         F.col("_reason").alias("reason"),
@@ -316,9 +343,9 @@ def _rejected(flagged: Any, source: _Source) -> Any:
 
 
 def collect_validated(frame: Any) -> pl.DataFrame:
-    """The validated rows on the driver, as Polars, for the views and the engine, which still
-    take Polars frames: the one place Spark's rows leave the cluster (remove it when the views
-    run on Spark)."""
+    """The validated rows on the driver, as Polars, for the views, which still take Polars
+    frames (the engine's passes over the table itself read `frame` on Spark): the one place
+    Spark's rows leave the cluster (remove it when the views run on Spark)."""
     return pl.DataFrame(pl.from_arrow(frame.toArrow()))
 
 
@@ -380,6 +407,7 @@ def _load_source(source: _Source) -> LoadedTable:
         collect_validated(used),
         pl.DataFrame(schema=dict.fromkeys(REJECT_COLUMNS, pl.String)),
         report,
+        spark_frame=used,
     )
     if report.rows_quarantined:
         loaded.write_rejected = _RejectedWriter(_rejected(flagged, source))
