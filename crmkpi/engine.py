@@ -34,7 +34,7 @@ from crmkpi.views import (
     churn_source_of,
     completed_orders,
     customer_base,
-    end_of,
+    keyed_orders,
     known_customers,
     order_spans,
     placed_orders,
@@ -313,19 +313,27 @@ def prepare_sources(
             for name in frames
             if wanted(name, "customer_acquired_on") and name != "customer_base"
         }
-    if orders is not None and wanted("completed_orders"):
-        frames["completed_orders"] = completed_orders(orders, end_of(as_of))
-        customers["completed_orders"] = base
-        if spans is not None and reads_first_order:
+    # The order views are plans over the orders: a Polars plan for the run's own look at them
+    # (schema, first dates), and the same plan over the engine's orders for the passes.
+    on_engine: dict[str, nw.LazyFrame[Any]] = {}
+    if orders is not None:
+        numbered, key = keyed_orders(orders)
+        views = {
+            "completed_orders": lambda o: completed_orders(o, numbered.columns, key, as_of),
+            "placed_orders": lambda o: placed_orders(o, key, as_of),
+        }
+        for name, view in views.items():
+            if wanted(name):
+                frames[name] = view(nw.from_native(numbered.lazy())).to_native()
+                on_engine[name] = view(engine.lazy(numbered))
+                customers[name] = base
+        if spans is not None and reads_first_order and "completed_orders" in frames:
             # the first order comes along in the segment's join (spans cover every buyer)
             first = pl.col("first_order_on").alias("customer_first_order_on")
             customers["completed_orders"] = base.join(
                 spans.select("customer_id", first), on="customer_id", how="full", coalesce=True
             )
             columns["completed_orders"] = {"customer_first_order_on": "customer_first_order_on"}
-    if orders is not None and wanted("placed_orders"):
-        frames["placed_orders"] = placed_orders(orders, end_of(as_of))
-        customers["placed_orders"] = base
     forecast = None
     if orders is not None and (wanted("customer_rfm") or wanted("customer_clv")):
         shared["day_purchases"] = day_purchases(orders, as_of)
@@ -356,7 +364,14 @@ def prepare_sources(
     reps = tables.get("reps")
     sources = {
         name: resolve_dimensions(
-            name, frame, dimensions, customers.get(name, base), reps, engine, columns.get(name)
+            name,
+            frame,
+            dimensions,
+            customers.get(name, base),
+            reps,
+            engine,
+            columns.get(name),
+            on_engine.get(name),
         )
         for name, frame in frames.items()
         if wanted(name) or name == "customer_base"

@@ -98,16 +98,18 @@ def resolve_dimensions(
     reps: pl.DataFrame | None,
     engine: Engine,
     customer_columns: Mapping[str, str] | None = None,
+    on_engine: nw.LazyFrame[Any] | None = None,
 ) -> Source:
     """Attach each wanted dimension: the table's own column wins as a whole column; else
     segment/region through customer_id, team through rep, as left joins in the plan.
     `customer_columns` (name in the source: column of `customers`) come along in the same
-    customer join."""
+    customer join. `on_engine`: the frame as the engine's plan already (a view built over the
+    engine's tables), else the engine takes `frame`."""
     supplied: set[str] = set()
     decided_by: dict[str, str] = {}
     columns: dict[str, nw.Expr] = {}
     from_customers = dict(customer_columns or {})
-    lazy = engine.lazy(frame)
+    lazy = engine.lazy(frame) if on_engine is None else on_engine
     # the schema follows from the inputs' own: no engine is asked (a Spark-like one would
     # have to analyse the plan)
     schema: dict[str, Any] = dict(frame.collect_schema())

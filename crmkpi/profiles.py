@@ -15,12 +15,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import narwhals as nw
 import numpy as np
 import polars as pl
 
 from crmkpi import clv_models
 from crmkpi.calendar import Calendar
-from crmkpi.views import EXACT, ORDER_KEY, counted, end_of, order_key
+from crmkpi.views import EXACT, ORDER_KEY, completed_orders, end_of, keyed_orders
 
 # First matching rule wins: (segment, {score: (lowest, highest)}, frequency must be 0).
 DEFAULT_RFM_SEGMENTS: tuple[tuple[str, Mapping[str, tuple[int, int]], bool], ...] = (
@@ -76,11 +77,10 @@ COLUMN_DOCS: dict[str, dict[str, str]] = {
 
 def day_purchases(orders: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
     """Completed orders up to as-of, summed per customer and purchase day."""
-    end = end_of(as_of)
+    numbered, key = keyed_orders(orders)
+    counted_orders = completed_orders(nw.from_native(numbered.lazy()), orders.columns, key, as_of)
     return (
-        orders.lazy()
-        .filter(counted(orders, end))
-        .with_columns(order_key(orders))
+        counted_orders.to_native()
         .group_by("customer_id", pl.col("ordered_at").dt.date().alias("day"))
         .agg(
             pl.col("amount").cast(pl.Float64).cast(EXACT).sum().alias("day_amount"),

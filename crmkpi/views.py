@@ -19,9 +19,10 @@ placed in the period holding it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
+import narwhals as nw
 import polars as pl
 
 from crmkpi.provenance import SOURCE_FILE, SOURCE_LINE
@@ -77,49 +78,51 @@ def end_of(as_of: dt.date) -> dt.datetime:
     return dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
 
 
-def counted(orders: pl.DataFrame, before: dt.datetime | None = None) -> pl.Expr:
-    """The orders that count: status completed or unknown (and ordered before `before`)."""
-    rule = pl.lit(True)
-    if "status" in orders.columns:
-        rule = pl.col("status").is_null() | (pl.col("status") == "completed")
-    if before is not None:
-        rule = rule & (pl.col("ordered_at") < before)
+def counted(columns: Collection[str], as_of: dt.date) -> nw.Expr:
+    """The orders that count: status completed or unknown, ordered by the as-of day. Compared
+    as dates, so that no engine turns a datetime literal into its own time zone."""
+    rule = nw.col("ordered_at").dt.date() <= as_of
+    if "status" in columns:
+        rule = rule & (nw.col("status").is_null() | (nw.col("status") == "completed"))
     return rule
 
 
-def order_key(orders: pl.DataFrame) -> pl.Expr:
-    """`order_key` groups lines into orders; a line without an order_id is an order of its
-    own, keyed by the file and line it was read from (frames handed in without them: by
-    their row number)."""
+def keyed_orders(orders: pl.DataFrame) -> tuple[pl.DataFrame, nw.Expr]:
+    """The orders and their `order_key`, which groups lines into orders: the order_id when every
+    line has one, else the file and line a line was read from for lines without one. Frames
+    handed in without provenance get their row numbers as lines, here and nowhere else: every
+    view then keys lines by data that any engine keeps."""
     if "order_id" in orders.columns and orders["order_id"].null_count() == 0:
-        return pl.col("order_id").alias(ORDER_KEY)
-    if {SOURCE_FILE, SOURCE_LINE} <= set(orders.columns):
-        line = pl.concat_str(
-            pl.lit("\x00"), pl.col(SOURCE_FILE), pl.lit(":"), pl.col(SOURCE_LINE).cast(pl.String)
-        )
-    else:
-        line = pl.concat_str(pl.lit("\x00line:"), pl.int_range(pl.len()).cast(pl.String))
-    key = pl.coalesce(pl.col("order_id"), line) if "order_id" in orders.columns else line
-    return key.alias(ORDER_KEY)
+        return orders, nw.col("order_id").alias(ORDER_KEY)
+    if not {SOURCE_FILE, SOURCE_LINE} <= set(orders.columns):
+        orders = orders.with_row_index(SOURCE_LINE).with_columns(pl.lit("").alias(SOURCE_FILE))
+    line = nw.concat_str(
+        nw.lit("\x00"), nw.col(SOURCE_FILE), nw.lit(":"), nw.col(SOURCE_LINE).cast(nw.String)
+    )
+    key = nw.coalesce(nw.col("order_id"), line) if "order_id" in orders.columns else line
+    return orders, key.alias(ORDER_KEY)
 
 
-def completed_orders(orders: pl.DataFrame, before: dt.datetime | None = None) -> pl.LazyFrame:
-    """Orders that count (ordered before `before`), with their `order_key`: a plan over the
-    orders, not a copy of them."""
-    return orders.lazy().filter(counted(orders, before)).with_columns(order_key(orders))
+def completed_orders(
+    orders: nw.LazyFrame[Any], columns: Collection[str], key: nw.Expr, as_of: dt.date
+) -> nw.LazyFrame[Any]:
+    """Orders that count by as-of, with their `order_key` (see keyed_orders): a plan over the
+    orders on whichever engine holds them, not a copy."""
+    return orders.filter(counted(columns, as_of)).with_columns(key)
 
 
-def placed_orders(orders: pl.DataFrame, before: dt.datetime) -> pl.LazyFrame:
-    """Every order placed before `before`, whatever its status, with its `order_key` (a plan
-    over the orders)."""
-    return orders.lazy().filter(pl.col("ordered_at") < before).with_columns(order_key(orders))
+def placed_orders(orders: nw.LazyFrame[Any], key: nw.Expr, as_of: dt.date) -> nw.LazyFrame[Any]:
+    """Every order placed by as-of, whatever its status, with its `order_key` (a plan over the
+    orders)."""
+    return orders.filter(nw.col("ordered_at").dt.date() <= as_of).with_columns(key)
 
 
 def order_spans(orders: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
     """Per customer, the dates of the first and last orders that count, up to as-of."""
     return (
-        orders.lazy()
-        .filter(counted(orders, end_of(as_of)))
+        nw.from_native(orders.lazy())
+        .filter(counted(orders.columns, as_of))
+        .to_native()
         .group_by("customer_id")
         .agg(
             pl.col("ordered_at").min().dt.date().alias("first_order_on"),

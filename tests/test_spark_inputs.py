@@ -21,6 +21,7 @@ from crmkpi.cli import app
 from crmkpi.engines.spark_inputs import SparkInput, spark_input
 from crmkpi.errors import ConfigError
 from crmkpi.samples import SCALES, generate_tables
+from crmkpi.views import ORDER_KEY
 
 TABLES = ("orders", "customers", "deals")
 METRICS = "revenue,orders_count,average_order_value,new_customers,active_customers,win_rate"
@@ -188,10 +189,10 @@ def test_quarantined_rows_name_the_file_and_line_of_the_polars_loader(
 def test_the_passes_read_the_loaders_spark_frames_and_agree_with_polars(
     spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """From a Spark source, every pass over a canonical table reads the loader's validated
-    Spark frame, which reads the Parquet files: no table is uploaded back from the driver
-    (the views still are), the frames have the types an upload would have, and the whole
-    catalogue equals Polars' on the same files."""
+    """From a Spark source, every pass over a canonical table or an order view reads the
+    loader's validated Spark frame, which reads the Parquet files: no table is uploaded back
+    from the driver (the other views still are), the frames have the types an upload would
+    have, and the whole catalogue equals Polars' on the same files."""
     from crmkpi import run
     from crmkpi.engines import spark as spark_engine
 
@@ -221,8 +222,10 @@ def test_the_passes_read_the_loaders_spark_frames_and_agree_with_polars(
     run_on("spark", folder.as_uri())
     tables, (engine,) = handed["tables"], handed["engine"]
     run_on("polars", str(folder))
-    assert uploaded  # the views
+    assert uploaded  # the views built in Polars
     assert [n for n, t in tables.items() if any(f is t for f in uploaded)] == []
+    # the order views are plans over the loader's orders on Spark: no order line is uploaded
+    assert [f.columns for f in uploaded if ORDER_KEY in f.columns or "order_id" in f.columns] == []
     for name, table in tables.items():
         adopted = engine.lazy(table).to_native()
         read = adopted._jdf.queryExecution().analyzed().toString()  # the plan Spark analysed
