@@ -211,20 +211,15 @@ def _donors(
     when the segment is looked up by customer_id): each entity then lies in one finer cell of
     the coarser cell. Grains are taken fine to coarse, so a grain with a pass of its own can
     serve coarser ones (total from segment when segment+rep cannot)."""
+    decided = {
+        d for d, column in source.decided_by.items() if entity is not None and column == entity
+    }
     computed = [finest]
     donors: dict[Grain, Grain | None] = {}
     for grain in sorted(coarser, key=lambda g: -len(g.dims)):
+        dims = set(grain.dims)
         donor = next(
-            (
-                finer
-                for finer in computed
-                if entity is not None
-                and set(grain.dims) < set(finer.dims)
-                and all(
-                    source.decided_by.get(d) == entity for d in set(finer.dims) - set(grain.dims)
-                )
-            ),
-            None,
+            (finer for finer in computed if dims < set(finer.dims) <= dims | decided), None
         )
         donors[grain] = donor
         if donor is None:
@@ -271,7 +266,7 @@ class Plan:
                     for grain, donor in donors.items():
                         self._place(metric.name, grain, donor, own)
             self.passes.extend(
-                Pass("rows", table, anchor, g, tuple(names)) for g, names in own.items() if names
+                Pass("rows", table, anchor, g, tuple(served)) for g, served in own.items() if served
             )
         for table, anchors in sorted(self.cell_anchors.items()):
             source = self.sources[table]
