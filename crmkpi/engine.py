@@ -27,7 +27,13 @@ from crmkpi.metrics.base import Context, Derived, Growth, Metric, Ratio, Simple,
 from crmkpi.metrics.reductions import DENOMINATOR, NUMERATOR, VALUE
 from crmkpi.metrics.settings import resolve_settings
 from crmkpi.passes import KEY, Grain, Plan, Source, grains, resolve_dimensions
-from crmkpi.profiles import ClvForecast, clv_forecast, day_purchases, rfm
+from crmkpi.profiles import (
+    ClvForecast,
+    clv_forecast,
+    collect_tables,
+    purchase_days_on,
+    rfm_plan,
+)
 from crmkpi.views import (
     VIEW_COLUMNS,
     campaign_results,
@@ -78,6 +84,7 @@ class ComputeResult:
     clv_forecast: ClvForecast | None = None  # when a metric read it: the fit, built once
     plan: str | None = None  # with ComputeOptions.explain: the passes, and what is skipped
     shared: dict[str, pl.DataFrame] = field(default_factory=dict)  # see Prepared.shared
+    purchase_days: nw.LazyFrame[Any] | None = None  # see Prepared.purchase_days
     warnings: list[str] = field(default_factory=list)  # for the manifest (e.g. as-of's inference)
     # {metric: {period: why}}: growth rates null because a partial period is on one side
     growth_nulled: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -265,8 +272,9 @@ class Prepared:
 
     sources: dict[str, Source]  # with their dimensions, as the engine's lazy frames
     frames: dict[str, Frame]  # the tables and views, before their dimensions
-    # built once per run, shared with the profiles stage: rfm, customer_base, day_purchases
+    # built once per run, shared with the profiles stage: rfm, customer_base
     shared: dict[str, pl.DataFrame]
+    purchase_days: nw.LazyFrame[Any] | None  # profiles.purchase_days, kept on the engine
     churn_source: str | None
     forecast: ClvForecast | None  # the CLV fit, when customer_clv was built
 
@@ -334,10 +342,11 @@ def prepare_sources(
                 spans.select("customer_id", first), on="customer_id", how="full", coalesce=True
             )
             columns["completed_orders"] = {"customer_first_order_on": "customer_first_order_on"}
-    forecast = None
+    forecast, days = None, None
     if orders is not None and (wanted("customer_rfm") or wanted("customer_clv")):
-        shared["day_purchases"] = day_purchases(orders, as_of)
-        rfm_table = rfm(orders, tables.get("customers"), as_of, settings, shared["day_purchases"])
+        days = purchase_days_on(engine, orders, as_of)
+        known = None if customers_table is None else engine.lazy(customers_table)
+        (rfm_table,) = collect_tables(engine, [rfm_plan(days, known, as_of, settings)])
         shared["rfm"] = rfm_table
         snapshot = pl.lit(as_of).alias("snapshot_on")
         if wanted("customer_rfm"):
@@ -376,7 +385,7 @@ def prepare_sources(
         for name, frame in frames.items()
         if wanted(name) or name == "customer_base"
     }
-    return Prepared(sources, frames, shared, churn_source, forecast)
+    return Prepared(sources, frames, shared, days, churn_source, forecast)
 
 
 def _anchors(names: Sequence[str]) -> set[tuple[str, str]]:
@@ -578,6 +587,7 @@ def compute(
         grain_skips,
         forecast,
         shared=prepared.shared,
+        purchase_days=prepared.purchase_days,
         warnings=inferred.warnings,
         growth_nulled=nulled,
     )

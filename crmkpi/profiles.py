@@ -11,7 +11,7 @@ monetary value.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,10 @@ import polars as pl
 
 from crmkpi import clv_models
 from crmkpi.calendar import Calendar
-from crmkpi.views import EXACT, ORDER_KEY, completed_orders, end_of, keyed_orders
+from crmkpi.elapsed import days_between
+from crmkpi.engines import Engine
+from crmkpi.engines.polars import PolarsEngine
+from crmkpi.views import EXACT, ORDER_KEY, completed_orders, keyed_orders
 
 # First matching rule wins: (segment, {score: (lowest, highest)}, frequency must be 0).
 DEFAULT_RFM_SEGMENTS: tuple[tuple[str, Mapping[str, tuple[int, int]], bool], ...] = (
@@ -33,6 +36,38 @@ DEFAULT_RFM_SEGMENTS: tuple[tuple[str, Mapping[str, tuple[int, int]], bool], ...
     ("at risk", {"r": (1, 2), "f": (3, 5)}, False),
     ("hibernating", {"r": (2, 2)}, False),
 )
+RFM_FIGURES = (
+    "first_purchase_on",
+    "last_purchase_on",
+    "frequency",
+    "recency_days",
+    "tenure_days",
+    "monetary",
+    "total_spend",
+    "orders_count",
+    "days_since_last_purchase",
+    "r_score",
+    "f_score",
+    "m_score",
+    "rfm_segment",
+)
+# The integer columns of rfm, churn_risk and cohorts, typed as on Polars whichever engine
+# computed them (engines type counts and day differences their own way: Int64, a decimal, a
+# double on SQLFrame).
+_COUNTS, _DAYS = pl.UInt32(), pl.Int64()
+INTEGER_COLUMNS: dict[str, pl.DataType] = {
+    "frequency": _COUNTS,
+    "orders_count": _COUNTS,
+    "recency_days": _DAYS,
+    "tenure_days": _DAYS,
+    "days_since_last_purchase": _DAYS,
+    "purchases_last_window": _COUNTS,
+    "purchases_previous_window": _COUNTS,
+    "interactions_last_window": _COUNTS,
+    "interactions_previous_window": _COUNTS,
+    "cohort_customers": _COUNTS,
+    "active_customers": _COUNTS,
+}
 RFM_SEGMENT_NAMES = (*(name for name, _, _ in DEFAULT_RFM_SEGMENTS), "lost")
 # What each column of the per-customer tables holds, for the README (`make docs`): the RFM
 # figures follow the `lifetimes` package, whose names differ from their everyday meaning.
@@ -75,30 +110,37 @@ COLUMN_DOCS: dict[str, dict[str, str]] = {
 }
 
 
-def day_purchases(orders: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
-    """Completed orders up to as-of, summed per customer and purchase day."""
-    numbered, key = keyed_orders(orders)
-    counted_orders = completed_orders(nw.from_native(numbered.lazy()), orders.columns, key, as_of)
+def purchase_days(
+    orders: nw.LazyFrame[Any], columns: Collection[str], key: nw.Expr, as_of: dt.date
+) -> nw.LazyFrame[Any]:
+    """Completed orders up to as-of, summed per customer and purchase day (a plan over the
+    orders, on whichever engine holds them; see views.keyed_orders for `key`). The day's spend
+    is a wide decimal, so a customer's total is exact whatever order the days are added in."""
+    spend = nw.col("amount").cast(nw.Float64).cast(nw.Decimal(EXACT.precision, EXACT.scale))
     return (
-        counted_orders.to_native()
-        .group_by("customer_id", pl.col("ordered_at").dt.date().alias("day"))
-        .agg(
-            pl.col("amount").cast(pl.Float64).cast(EXACT).sum().alias("day_amount"),
-            pl.col(ORDER_KEY).n_unique().alias("day_orders"),
-        )
-        .collect()
+        completed_orders(orders, columns, key, as_of)
+        .with_columns(nw.col("ordered_at").dt.date().alias("day"), spend.alias("day_amount"))
+        .group_by("customer_id", "day")
+        .agg(nw.col("day_amount").sum(), nw.col(ORDER_KEY).n_unique().alias("day_orders"))
     )
 
 
-def score(values: pl.Expr, descending: bool = False) -> pl.Expr:
-    """min(5, 1 + floor(5 x percent_rank)); ties share a score (their lowest rank)."""
-    ranked = (-values if descending else values).rank("min")
-    count = values.count()
-    percent_rank = pl.when(count > 1).then((ranked - 1) / (count - 1)).otherwise(0.0)
-    return pl.min_horizontal(pl.lit(5), (1 + (5 * percent_rank).floor()).cast(pl.Int64))
+def score(values: nw.Expr, descending: bool = False) -> nw.Expr:
+    """min(5, 1 + floor(5 x percent_rank)) over every customer; ties share a score (their
+    lowest rank). In integers, floor(5 (rank - 1) / (count - 1)) is exact on every engine (a
+    cast of a double to an integer truncates on some and rounds on others)."""
+    ranked = values.rank("min", descending=descending).cast(nw.Int64)
+    count = values.count().cast(nw.Int64)
+    bucket = (5 * (ranked - 1)) // (count - 1)
+    return (
+        nw.when(count > 1)
+        .then(nw.min_horizontal(nw.lit(5), bucket + 1))
+        .otherwise(1)
+        .cast(nw.Int64)
+    )
 
 
-def _segment_rules(rules: Sequence[Any] | None) -> pl.Expr:
+def _segment_rules(rules: Sequence[Any] | None) -> nw.Expr:
     """The first rule that matches names the segment; `lost` otherwise."""
     chosen = (
         DEFAULT_RFM_SEGMENTS
@@ -112,16 +154,232 @@ def _segment_rules(rules: Sequence[Any] | None) -> pl.Expr:
             for r in rules
         )
     )
-    expr: Any = pl
-    for name, bounds, first_time in chosen:
-        condition = pl.lit(True)
+    expr = nw.lit("lost")
+    for name, bounds, first_time in reversed(chosen):  # built from the last rule inwards
+        condition = nw.lit(True)
         for letter, (low, high) in bounds.items():
-            column = pl.col(f"{letter}_score")
-            condition = condition & column.is_between(low, high)
+            condition = condition & nw.col(f"{letter}_score").is_between(low, high)
         if first_time:
-            condition = condition & (pl.col("frequency") == 0)
-        expr = expr.when(condition).then(pl.lit(name))
-    return expr.otherwise(pl.lit("lost"))
+            condition = condition & (nw.col("frequency") == 0)
+        expr = nw.when(condition).then(nw.lit(name)).otherwise(expr)
+    return expr
+
+
+def rfm_plan(
+    days: nw.LazyFrame[Any],
+    customers: nw.LazyFrame[Any] | None,
+    as_of: dt.date,
+    settings: Mapping[str, Any],
+) -> nw.LazyFrame[Any]:
+    """One row per customer with a completed order by as-of, from `purchase_days`; with the
+    customers' segment, region and rep when `customers` is given."""
+    # A customer's days are distinct: the repeat days are all but the first, and their spend
+    # is the total less the first day's (exact in decimals).
+    first_day = nw.col("day").min().over("customer_id")
+    first_amount = nw.when(nw.col("day") == first_day).then(nw.col("day_amount"))
+    table = (
+        days.with_columns(first_amount.alias("__first_amount"))
+        .group_by("customer_id")
+        .agg(
+            nw.col("day").min().alias("first_purchase_on"),
+            nw.col("day").max().alias("last_purchase_on"),
+            nw.len().alias("__days"),
+            nw.col("day_amount").sum().alias("__total"),
+            nw.col("__first_amount").sum(),
+            nw.col("day_orders").sum().alias("orders_count"),
+        )
+    )
+    repeat_days = nw.col("__days") - 1
+    repeat_spend = (nw.col("__total") - nw.col("__first_amount")).cast(nw.Float64)
+    since_last = days_between(nw.lit(as_of), nw.col("last_purchase_on"))
+    table = table.with_columns(
+        repeat_days.alias("frequency"),
+        nw.when(repeat_days > 0).then(repeat_spend / repeat_days).otherwise(0.0).alias("monetary"),
+        nw.col("__total").cast(nw.Float64).alias("total_spend"),
+        days_between(nw.col("last_purchase_on"), nw.col("first_purchase_on")).alias("recency_days"),
+        days_between(nw.lit(as_of), nw.col("first_purchase_on")).alias("tenure_days"),
+        since_last.alias("days_since_last_purchase"),
+    ).with_columns(
+        score(nw.col("days_since_last_purchase"), descending=True).alias("r_score"),
+        score(nw.col("frequency")).alias("f_score"),
+        score(nw.col("total_spend")).alias("m_score"),
+    )
+    table = table.with_columns(_segment_rules(settings.get("rfm_segments")).alias("rfm_segment"))
+    dims: list[str] = []
+    if customers is not None:
+        dims = [c for c in ("segment", "region", "rep") if c in customers.collect_schema()]
+        table = table.join(customers.select("customer_id", *dims), on="customer_id", how="left")
+    return table.select("customer_id", *dims, *RFM_FIGURES).sort("customer_id")
+
+
+def churn_risk_plan(
+    days: nw.LazyFrame[Any] | None,
+    activities: nw.LazyFrame[Any] | None,
+    base: nw.LazyFrame[Any],
+    as_of: dt.date,
+    settings: Mapping[str, Any],
+    alive: nw.LazyFrame[Any] | None = None,
+) -> nw.LazyFrame[Any]:
+    """Active customers of `base` (customer_base) whose purchases (`days`: purchase_days) or
+    interactions fell by churn_risk_drop or more in the last window against the window
+    before, who are overdue by risk_multiple x their usual gap between purchase days, or
+    whose BG/NBD P(alive) (`alive`: customer_id, p_alive) is below p_alive_threshold. One
+    row each, with the rules that fired and their figures."""
+    window = int(settings["churn_risk_window_days"])
+    drop = float(settings["churn_risk_drop"])
+    multiple = float(settings["risk_multiple"])
+    last_start = as_of - dt.timedelta(days=window - 1)
+    previous_start = last_start - dt.timedelta(days=window)
+    columns = base.collect_schema().names()
+    live = base.filter(nw.col("churned_on").is_null()) if "churned_on" in columns else base
+    figures = live.select("customer_id", *(c for c in ("segment", "rep") if c in columns))
+
+    def windows(prefix: str) -> list[nw.Expr]:
+        """Days in the last and the previous window (flags summed as integers: Spark sums no
+        booleans)."""
+        day = nw.col("day")
+        previous_end = last_start - dt.timedelta(days=1)
+        spans = {"last": (last_start, as_of), "previous": (previous_start, previous_end)}
+        return [
+            day.is_between(start, end).cast(nw.Int64).sum().alias(f"{prefix}_{name}_window")
+            for name, (start, end) in spans.items()
+        ]
+
+    rules: list[tuple[str, nw.Expr]] = []
+    if days is not None:
+        # the mean gap between consecutive purchase days telescopes to (last - first) / (n - 1)
+        purchases = (
+            days.group_by("customer_id")
+            .agg(
+                *windows("purchases"),
+                nw.col("day").min().alias("__first"),
+                nw.col("day").max().alias("last_purchase_on"),
+                nw.col("day").count().alias("__days"),
+            )
+            .with_columns(
+                nw.when(nw.col("__days") > 1)
+                .then(
+                    days_between(nw.col("last_purchase_on"), nw.col("__first"))
+                    / (nw.col("__days") - 1)
+                )
+                .alias("usual_gap_days")
+            )
+            .drop("__first", "__days")
+        )
+        figures = figures.join(purchases, on="customer_id", how="left").with_columns(
+            days_between(nw.lit(as_of), nw.col("last_purchase_on")).alias(
+                "days_since_last_purchase"
+            )
+        )
+        rules.append(("purchases_dropped", _dropped("purchases", drop)))
+        overdue = nw.col("days_since_last_purchase") > multiple * nw.col("usual_gap_days")
+        rules.append(("overdue", overdue))
+    if activities is not None and "customer_id" in activities.collect_schema():
+        touches = (
+            activities.filter(
+                ~nw.col("customer_id").is_null() & (nw.col("occurred_at").dt.date() <= as_of)
+            )
+            .select("customer_id", nw.col("occurred_at").dt.date().alias("day"))
+            .group_by("customer_id")
+            .agg(*windows("interactions"))
+        )
+        figures = figures.join(touches, on="customer_id", how="left")
+        rules.append(("interactions_dropped", _dropped("interactions", drop)))
+    if alive is not None:
+        figures = figures.join(alive, on="customer_id", how="left")
+        threshold = float(settings["p_alive_threshold"])
+        rules.append(("unlikely_alive", nw.col("p_alive") < threshold))
+    if not rules:
+        return figures.select("customer_id", nw.lit("").alias("reason")).filter(nw.lit(False))
+    reason = nw.concat_str(
+        [nw.when(rule.fill_null(False)).then(nw.lit(name)) for name, rule in rules],
+        separator="; ",
+        ignore_nulls=True,
+    )
+    flagged = figures.with_columns(reason.alias("reason")).filter(nw.col("reason") != "")
+    return flagged.sort("customer_id")
+
+
+def _dropped(prefix: str, drop: float) -> nw.Expr:
+    previous = nw.col(f"{prefix}_previous_window").fill_null(0)
+    last = nw.col(f"{prefix}_last_window").fill_null(0)
+    return (previous > 0) & (last <= previous * (1 - drop))
+
+
+def cohorts_plan(days: nw.LazyFrame[Any], calendar: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
+    """Acquisition cohort (period of the first purchase) x periods since acquisition -> share
+    of the cohort still purchasing: the retention triangle, in the run's grain. `calendar` is
+    the calendar's table (date, period_index, period) from the first purchase day to as-of."""
+    placed = (
+        days.join(calendar.select("date", "period_index"), left_on="day", right_on="date")
+        .select("customer_id", "period_index")
+        .unique()
+    )
+    active = placed.with_columns(
+        nw.col("period_index").min().over("customer_id").alias("cohort_index")
+    )
+    sizes = (
+        active.filter(nw.col("period_index") == nw.col("cohort_index"))
+        .group_by("cohort_index")
+        .agg(nw.len().alias("cohort_customers"))
+    )
+    labels = calendar.select("period_index", "period").unique()
+    counts = active.group_by("cohort_index", "period_index").agg(nw.len().alias("active_customers"))
+    grid = (
+        sizes.join(labels.select(nw.col("period_index").alias("p")), how="cross")
+        .filter(nw.col("p") >= nw.col("cohort_index"))
+        .rename({"p": "period_index"})
+    )
+    full = grid.join(counts, on=["cohort_index", "period_index"], how="left").with_columns(
+        nw.col("active_customers").fill_null(0),
+        (nw.col("period_index") - nw.col("cohort_index")).alias("periods_since_acquisition"),
+    )
+    cohort_labels = labels.select(
+        nw.col("period").alias("cohort"), nw.col("period_index").alias("cohort_index")
+    )
+    named = full.join(cohort_labels, on="cohort_index").join(labels, on="period_index")
+    return named.select(
+        "cohort",
+        "periods_since_acquisition",
+        "period",
+        "cohort_customers",
+        "active_customers",
+        (nw.col("active_customers") / nw.col("cohort_customers")).alias("retention"),
+    ).sort("cohort", "periods_since_acquisition")
+
+
+# --- the same tables from Polars frames, for callers that hold the orders themselves -------------
+
+
+def collect_tables(engine: Engine, plans: Sequence[nw.LazyFrame[Any]]) -> list[pl.DataFrame]:
+    """The per-customer tables of `plans`, executed together on `engine`, with the column types
+    they have on Polars."""
+    return [
+        table.with_columns(
+            pl.col(c).cast(t) for c, t in INTEGER_COLUMNS.items() if c in table.columns
+        )
+        for table in engine.collect_all(plans)
+    ]
+
+
+def purchase_days_on(engine: Engine, orders: pl.DataFrame, as_of: dt.date) -> nw.LazyFrame[Any]:
+    """The run's `purchase_days` on `engine` (over its orders: on Spark, the loader's frame),
+    kept there for rfm, churn_risk and cohorts."""
+    numbered, key = keyed_orders(orders)
+    return engine.persist(purchase_days(engine.lazy(numbered), orders.columns, key, as_of))
+
+
+def _polars_days(orders: pl.DataFrame, as_of: dt.date) -> nw.LazyFrame[Any]:
+    return purchase_days_on(PolarsEngine(), orders, as_of)
+
+
+def _lazy(frame: pl.DataFrame | None) -> nw.LazyFrame[Any] | None:
+    return None if frame is None else nw.from_native(frame.lazy())
+
+
+def day_purchases(orders: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
+    """`purchase_days` of Polars orders, collected."""
+    return _polars_days(orders, as_of).collect().to_native()
 
 
 def rfm(
@@ -131,71 +389,10 @@ def rfm(
     settings: Mapping[str, Any],
     days: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """One row per customer with a completed order by as-of."""
-    days = day_purchases(orders, as_of) if days is None else days
-    # a customer's days are distinct: the repeat days are all but the first, and their spend
-    # is the total less the first day's (exact in decimals)
-    repeat_days = pl.len() - 1
-    total = pl.col("day_amount").sum()
-    first_day = pl.col("day_amount").get(pl.col("day").arg_min())
-    repeat = (
-        pl.when(repeat_days > 0)
-        .then((total - first_day).cast(pl.Float64) / repeat_days)
-        .otherwise(0.0)
-    )
-    table = (
-        days.lazy()
-        .group_by("customer_id")
-        .agg(
-            pl.col("day").min().alias("first_purchase_on"),
-            pl.col("day").max().alias("last_purchase_on"),
-            repeat_days.alias("frequency"),
-            repeat.alias("monetary"),
-            total.cast(pl.Float64).alias("total_spend"),
-            pl.col("day_orders").sum().alias("orders_count"),
-        )
-    )
-    table = table.with_columns(
-        (pl.col("last_purchase_on") - pl.col("first_purchase_on"))
-        .dt.total_days()
-        .alias("recency_days"),
-        (pl.lit(as_of) - pl.col("first_purchase_on")).dt.total_days().alias("tenure_days"),
-        (pl.lit(as_of) - pl.col("last_purchase_on"))
-        .dt.total_days()
-        .alias("days_since_last_purchase"),
-    ).with_columns(
-        score(pl.col("days_since_last_purchase"), descending=True).alias("r_score"),
-        score(pl.col("frequency")).alias("f_score"),
-        score(pl.col("total_spend")).alias("m_score"),
-    )
-    table = table.with_columns(_segment_rules(settings.get("rfm_segments")).alias("rfm_segment"))
-    if customers is not None:
-        dims = [c for c in ("segment", "region", "rep") if c in customers.columns]
-        table = table.join(
-            customers.lazy().select("customer_id", *dims), on="customer_id", how="left"
-        )
-    columns = table.collect_schema().names()
-    return (
-        table.select(
-            "customer_id",
-            *(c for c in ("segment", "region", "rep") if c in columns),
-            "first_purchase_on",
-            "last_purchase_on",
-            "frequency",
-            "recency_days",
-            "tenure_days",
-            "monetary",
-            "total_spend",
-            "orders_count",
-            "days_since_last_purchase",
-            "r_score",
-            "f_score",
-            "m_score",
-            "rfm_segment",
-        )
-        .sort("customer_id")
-        .collect()
-    )
+    """`rfm_plan` of Polars orders (and their `day_purchases`, when the caller has them)."""
+    plan_days = _polars_days(orders, as_of) if days is None else _lazy(days)
+    assert plan_days is not None
+    return rfm_plan(plan_days, _lazy(customers), as_of, settings).collect().to_native()
 
 
 def churn_risk(
@@ -207,157 +404,24 @@ def churn_risk(
     days: pl.DataFrame | None = None,
     alive: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Active customers whose purchases or interactions fell by churn_risk_drop or more in the
-    last window against the window before, who are overdue by risk_multiple x their usual
-    gap between purchase days, or whose BG/NBD P(alive) (`alive`: customer_id, p_alive) is
-    below p_alive_threshold. One row each, with the rules that fired and their figures."""
-    window = int(settings["churn_risk_window_days"])
-    drop = float(settings["churn_risk_drop"])
-    multiple = float(settings["risk_multiple"])
-    last_start = as_of - dt.timedelta(days=window - 1)
-    previous_start = last_start - dt.timedelta(days=window)
-    live = base.filter(pl.col("churned_on").is_null()) if "churned_on" in base.columns else base
-    figures = live.lazy().select(
-        "customer_id", *(c for c in ("segment", "rep") if c in live.columns)
+    """`churn_risk_plan` of Polars frames."""
+    plan_days = _lazy(days) if days is not None or orders is None else _polars_days(orders, as_of)
+    plan = churn_risk_plan(
+        plan_days, _lazy(activities), nw.from_native(base.lazy()), as_of, settings, _lazy(alive)
     )
-
-    def windows(prefix: str) -> list[pl.Expr]:
-        return [
-            pl.col("day").is_between(last_start, as_of).sum().alias(f"{prefix}_last_window"),
-            pl.col("day")
-            .is_between(previous_start, last_start - dt.timedelta(days=1))
-            .sum()
-            .alias(f"{prefix}_previous_window"),
-        ]
-
-    rules = []
-    if orders is not None:
-        days = day_purchases(orders, as_of) if days is None else days
-        # the mean gap between consecutive purchase days telescopes to (last - first) / (n - 1)
-        first, last, count = pl.col("day").min(), pl.col("day").max(), pl.col("day").count()
-        purchases = (
-            days.lazy()
-            .group_by("customer_id")
-            .agg(
-                *windows("purchases"),
-                last.alias("last_purchase_on"),
-                pl.when(count > 1)
-                .then((last - first).dt.total_days() / (count - 1))
-                .alias("usual_gap_days"),
-            )
-        )
-        figures = figures.join(purchases, on="customer_id", how="left").with_columns(
-            (pl.lit(as_of) - pl.col("last_purchase_on"))
-            .dt.total_days()
-            .alias("days_since_last_purchase")
-        )
-        rules.append(("purchases_dropped", _dropped("purchases", drop)))
-        rules.append(
-            (
-                "overdue",
-                pl.col("days_since_last_purchase") > multiple * pl.col("usual_gap_days"),
-            )
-        )
-    if activities is not None and "customer_id" in activities.columns:
-        end = end_of(as_of)
-        touches = (
-            activities.lazy()
-            .filter(pl.col("occurred_at") < end)
-            .select("customer_id", pl.col("occurred_at").dt.date().alias("day"))
-            .drop_nulls("customer_id")
-            .group_by("customer_id")
-            .agg(*windows("interactions"))
-        )
-        figures = figures.join(touches, on="customer_id", how="left")
-        rules.append(("interactions_dropped", _dropped("interactions", drop)))
-    if alive is not None:
-        figures = figures.join(alive.lazy(), on="customer_id", how="left")
-        threshold = float(settings["p_alive_threshold"])
-        rules.append(("unlikely_alive", pl.col("p_alive") < threshold))
-    if not rules:
-        return pl.DataFrame(
-            {"customer_id": [], "reason": []},
-            schema={"customer_id": pl.String, "reason": pl.String},
-        )
-    reason = pl.concat_str(
-        [pl.when(rule.fill_null(False)).then(pl.lit(name)) for name, rule in rules],
-        separator="; ",
-        ignore_nulls=True,
-    )
-    flagged = figures.with_columns(reason.alias("reason")).filter(pl.col("reason") != "")
-    return flagged.sort("customer_id").collect()
-
-
-def _dropped(prefix: str, drop: float) -> pl.Expr:
-    previous = pl.col(f"{prefix}_previous_window").fill_null(0)
-    last = pl.col(f"{prefix}_last_window").fill_null(0)
-    return (previous > 0) & (last <= previous * (1 - drop))
+    return plan.collect().to_native()
 
 
 def cohorts(
     orders: pl.DataFrame, as_of: dt.date, calendar: Calendar, days: pl.DataFrame | None = None
 ) -> pl.DataFrame:
-    """Acquisition cohort (period of the first purchase) x periods since acquisition -> share
-    of the cohort still purchasing: the retention triangle, in the run's grain."""
+    """`cohorts_plan` of Polars orders; an empty frame without a purchase by as-of."""
     days = day_purchases(orders, as_of) if days is None else days
     if days.height == 0:
         return pl.DataFrame()
     table = calendar.table(days["day"].min(), as_of)  # type: ignore[arg-type]
-    # one lazy query: the customer x period pairs are built once and feed both the cohorts
-    # and the triangle
-    placed = (
-        days.lazy()
-        .join(table.lazy().select("date", "period_index"), left_on="day", right_on="date")
-        .select("customer_id", "period_index")
-        .unique()
-    )
-    cohort = pl.col("period_index").min().over("customer_id").alias("cohort_index")
-    active = placed.with_columns(cohort)
-    sizes = (
-        active.filter(pl.col("period_index") == pl.col("cohort_index"))
-        .group_by("cohort_index")
-        .len("cohort_customers")
-    )
-    labels = table.lazy().select("period_index", "period").unique()
-    triangle = (
-        active.group_by("cohort_index", "period_index")
-        .len("active_customers")
-        .join(sizes, on="cohort_index")
-        .with_columns(
-            (pl.col("period_index") - pl.col("cohort_index")).alias("periods_since_acquisition"),
-            (pl.col("active_customers") / pl.col("cohort_customers")).alias("retention"),
-        )
-    )
-    grid = (
-        sizes.join(labels.rename({"period_index": "p"}), how="cross")
-        .filter(pl.col("p") >= pl.col("cohort_index"))
-        .rename({"p": "period_index"})
-        .drop("period")
-    )
-    full = grid.join(
-        triangle.select("cohort_index", "period_index", "active_customers", "retention"),
-        on=["cohort_index", "period_index"],
-        how="left",
-    ).with_columns(
-        pl.col("active_customers").fill_null(0),
-        pl.col("retention").fill_null(0.0),
-        (pl.col("period_index") - pl.col("cohort_index")).alias("periods_since_acquisition"),
-    )
-    named = full.join(
-        labels.rename({"period": "cohort", "period_index": "cohort_index"}), on="cohort_index"
-    ).join(labels, on="period_index")
-    return (
-        named.select(
-            "cohort",
-            "periods_since_acquisition",
-            "period",
-            "cohort_customers",
-            "active_customers",
-            "retention",
-        )
-        .sort("cohort", "periods_since_acquisition")
-        .collect()
-    )
+    plan = cohorts_plan(nw.from_native(days.lazy()), nw.from_native(table.lazy()))
+    return plan.collect().to_native()
 
 
 # --- clv_forecast: BG/NBD and Gamma-Gamma per customer ------------------------------------------

@@ -22,7 +22,7 @@ from crmkpi.api import options_for
 from crmkpi.config import Config
 from crmkpi.configure import resolve_config
 from crmkpi.engine import ComputeResult, compute
-from crmkpi.engines import Engine
+from crmkpi.engines import Engine, engine_named
 from crmkpi.engines.spark_inputs import SparkInput, spark_input
 from crmkpi.errors import (
     EXIT_INVALID_DATA,
@@ -35,7 +35,15 @@ from crmkpi.io.read import check_unchanged, input_name
 from crmkpi.load import LoadResult, load_all
 from crmkpi.logs import log
 from crmkpi.metrics.settings import resolve_settings
-from crmkpi.profiles import ClvForecast, churn_risk, clv_forecast, cohorts, day_purchases, rfm
+from crmkpi.profiles import (
+    ClvForecast,
+    churn_risk_plan,
+    clv_forecast,
+    cohorts_plan,
+    collect_tables,
+    purchase_days_on,
+    rfm_plan,
+)
 from crmkpi.publish import (
     MANIFEST,
     Staging,
@@ -252,6 +260,8 @@ def execute(
                 explain=explain is not None,
                 spark_master=opts["spark_master"],
             )
+            if engine is None:
+                engine = engine_named(options.engine, options.spark_master)
             result = compute(tables, options, engine)
         if explain is not None and result.plan is not None:
             explain(result.plan)
@@ -264,7 +274,9 @@ def execute(
                 rows_rejected=sum(r.rows_quarantined for r in loaded.reports),
             )
         with timer.stage("profiles"):
-            profiles, forecast = _profiles(tables, result, options.settings, options.calendar)
+            profiles, forecast = _profiles(
+                tables, result, options.settings, options.calendar, engine
+            )
         run_id = _run_id(loaded, opts, settings, result.as_of, config)
         with staged(out, run_id) as staging:
             with timer.stage("write"):
@@ -310,22 +322,25 @@ def _profiles(
     result: ComputeResult,
     settings: Mapping[str, Any],
     calendar: Any,
+    engine: Engine,
 ) -> tuple[dict[str, pl.DataFrame], ClvForecast | None]:
-    """rfm, churn_risk, cohorts and clv_forecast, when there are orders to build them from.
-    What the engine built for its metrics (rfm, customer_base, the CLV fit) is reused, not
-    built twice."""
+    """rfm, churn_risk, cohorts and clv_forecast, when there are orders to build them from,
+    computed on the run's engine from the purchase days it keeps. What the engine built for
+    its metrics (the purchase days, rfm, customer_base, the CLV fit) is reused, not built
+    twice."""
     orders = tables.get("orders")
     if orders is None:
         return {}, None
     as_of, shared = result.as_of, result.shared
     resolved = resolve_settings(settings)
-    customers = tables.get("customers")
-    days = shared.get("day_purchases")
+    customers, activities = tables.get("customers"), tables.get("activities")
+    days = result.purchase_days
     if days is None:
-        days = day_purchases(orders, as_of)  # shared by the tables
+        days = purchase_days_on(engine, orders, as_of)
     rfm_table = shared.get("rfm")
     if rfm_table is None:
-        rfm_table = rfm(orders, customers, as_of, resolved, days)
+        known = None if customers is None else engine.lazy(customers)
+        (rfm_table,) = collect_tables(engine, [rfm_plan(days, known, as_of, resolved)])
     base = shared.get("customer_base")
     if base is None:
         # rfm's first and last purchase days are order_spans: no second pass over the orders
@@ -336,12 +351,18 @@ def _profiles(
         )
         base, _ = customer_base(customers, orders, as_of, resolved, spans)
     forecast = result.clv_forecast or clv_forecast(rfm_table, resolved)
-    alive = forecast.table.select("customer_id", "p_alive")
-    activities = tables.get("activities")
+    alive = engine.lazy(forecast.table.select("customer_id", "p_alive"))
+    touches = None if activities is None else engine.lazy(activities)
+    plans = [churn_risk_plan(days, touches, engine.lazy(base), as_of, resolved, alive)]
+    if rfm_table.height:  # the triangle's periods run from the first purchase day to as-of
+        first_day = rfm_table["first_purchase_on"].min()
+        periods = calendar.table(first_day, as_of).select("date", "period_index", "period")
+        plans.append(cohorts_plan(days, engine.lazy(periods)))
+    churn_table, *cohort_table = collect_tables(engine, plans)
     return {
         "rfm": rfm_table,
-        "churn_risk": churn_risk(orders, activities, base, as_of, resolved, days, alive),
-        "cohorts": cohorts(orders, as_of, calendar, days),
+        "churn_risk": churn_table,
+        "cohorts": cohort_table[0] if cohort_table else pl.DataFrame(),
         "clv_forecast": forecast.table,
     }, forecast
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -14,7 +15,8 @@ from polars.testing import assert_frame_equal
 
 from crmkpi.api import compute_kpis
 from crmkpi.metrics import REGISTRY
-from crmkpi.samples import SCALES, generate_tables
+from crmkpi.run import execute
+from crmkpi.samples import SCALES, generate_tables, write_sample_folder
 from tests.kpi_helpers import frame
 
 pytest.importorskip("duckdb")
@@ -99,6 +101,42 @@ def test_engines_agree_on_medians_nulls_and_distinct_counts(other: str) -> None:
         (pl.col("metric") == "sales_cycle_days_median") & (pl.col("grain") == "total")
     )
     assert median["value"].to_list() == [pytest.approx(15.25)]
+
+
+# --- the per-customer tables --------------------------------------------------------------------
+
+PROFILE_TABLES = ("rfm", "churn_risk", "cohorts", "clv_forecast")
+
+
+def _profiles_run(folder: Path, out: Path, engine: str, period: str) -> dict[str, pl.DataFrame]:
+    cli = {"out": str(out), "format": ["parquet"], "period": period, "engine": engine,
+           "as_of": "2025-06-15"}  # fmt: skip
+    assert execute(folder, None, cli, {}).exit_code == 0
+    return {t: pl.read_parquet(out / f"{t}.parquet") for t in PROFILE_TABLES}
+
+
+@pytest.fixture(scope="module")
+def sample_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("tiny")
+    write_sample_folder(folder, 7, "tiny", "parquet")
+    return folder
+
+
+@pytest.mark.parametrize("other", OTHER_ENGINES)
+@pytest.mark.parametrize("period", ["quarter", "month"])
+def test_engines_agree_with_polars_on_the_per_customer_tables(
+    sample_folder: Path, tmp_path: Path, other: str, period: str
+) -> None:
+    """rfm, churn_risk and cohorts are plans run on the engine (the CLV fit is on the driver,
+    from that rfm): equal to Polars' row for row, with the same column types."""
+    on_polars = _profiles_run(sample_folder, tmp_path / "polars", "polars", period)
+    on_other = _profiles_run(sample_folder, tmp_path / other, other, period)
+    assert on_polars["rfm"].height > 20
+    assert on_polars["rfm"]["rfm_segment"].n_unique() > 3  # the scores spread the customers
+    assert on_polars["churn_risk"].height > 0
+    assert on_polars["cohorts"]["periods_since_acquisition"].max() > 0  # a triangle
+    for table in PROFILE_TABLES:
+        assert_frame_equal(on_other[table], on_polars[table], abs_tol=1e-9, rel_tol=1e-9)
 
 
 # --- every output metric alone ------------------------------------------------------------------

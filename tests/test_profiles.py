@@ -6,6 +6,7 @@ import datetime as dt
 import math
 from collections import defaultdict
 
+import narwhals as nw
 import numpy as np
 import polars as pl
 import pytest
@@ -90,8 +91,12 @@ def test_rfm_scores_and_segments() -> None:
 
 
 def test_score_ties_share_the_lowest_rank() -> None:
-    frame = pl.DataFrame({"v": [1, 1, 1, 5]})
-    assert frame.select(score(pl.col("v")).alias("s"))["s"].to_list() == [1, 1, 1, 5]
+    frame = nw.from_native(pl.DataFrame({"v": [1, 1, 1, 5, 9, 0]}))
+    # ranks (min) 2 2 2 5 6 1 over 6 values: percent ranks 0.2 0.2 0.2 0.8 1 0
+    scores = frame.select(score(nw.col("v")).alias("s"), score(nw.col("v"), True).alias("d"))
+    assert scores["s"].to_list() == [2, 2, 2, 5, 5, 1]
+    # descending ranks 3 3 3 2 1 6: percent ranks 0.4 0.4 0.4 0.2 0 1
+    assert scores["d"].to_list() == [3, 3, 3, 2, 1, 5]
 
 
 def test_cohort_triangle() -> None:

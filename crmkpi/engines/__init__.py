@@ -36,6 +36,11 @@ class Engine(Protocol):
         """Execute every plan, sharing what they have in common where the engine can."""
         ...
 
+    def persist(self, plan: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
+        """The plan's rows, computed once for the several later plans that read them (the
+        per-customer purchase days feed rfm, then churn_risk and cohorts)."""
+        ...
+
 
 def engine_named(name: str, spark_master: str | None = None) -> Engine:
     """The engine for `--engine NAME`; optional engines explain the extra they need.

@@ -29,3 +29,6 @@ class DuckDBEngine:
 
     def collect_all(self, plans: Sequence[nw.LazyFrame[Any]]) -> list[pl.DataFrame]:
         return [to_polars(p.collect().to_native()) for p in plans]
+
+    def persist(self, plan: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
+        return nw.from_native(self._connection.from_arrow(nw.to_native(plan).to_arrow_table()))

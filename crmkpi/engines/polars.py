@@ -20,3 +20,6 @@ class PolarsEngine:
 
     def collect_all(self, plans: Sequence[nw.LazyFrame[Any]]) -> list[pl.DataFrame]:
         return pl.collect_all([nw.to_native(p) for p in plans])
+
+    def persist(self, plan: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
+        return nw.from_native(nw.to_native(plan).collect().lazy())

@@ -113,3 +113,7 @@ class SparkEngine:
 
     def collect_all(self, plans: Sequence[nw.LazyFrame[Any]]) -> list[pl.DataFrame]:
         return collect_spark_like(plans)
+
+    def persist(self, plan: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
+        # cached where the executors computed it (memory, spilling to disk), not on the driver
+        return nw.from_native(nw.to_native(plan).persist())

@@ -10,34 +10,6 @@ import narwhals as nw
 
 from crmkpi.metrics.base import Simple
 
-MICROSECONDS_PER_DAY = 86_400_000_000
-MICROSECONDS_PER_HOUR = 3_600_000_000
-
-
-def _microseconds_of(column: str) -> nw.Expr:
-    """A datetime as whole microseconds since 0001-01-01, from its calendar fields. Every
-    narwhals backend has those, while the duration totals (`dt.total_microseconds`) are missing
-    on the Spark-like ones (PySpark, SQLFrame); integers keep the difference exact."""
-    at = nw.col(column)
-    years = at.dt.year().cast(nw.Int64) - 1
-    days = (
-        years * 365 + years // 4 - years // 100 + years // 400 + at.dt.ordinal_day().cast(nw.Int64)
-    )
-    seconds = (at.dt.hour().cast(nw.Int64) * 60 + at.dt.minute().cast(nw.Int64)) * 60 + (
-        at.dt.second().cast(nw.Int64)
-    )
-    return (days * 86_400 + seconds) * 1_000_000 + at.dt.microsecond().cast(nw.Int64)
-
-
-def elapsed_days(end: str, start: str) -> nw.Expr:
-    """Days from datetime column `start` to `end` (fractional; null when either is null)."""
-    return (_microseconds_of(end) - _microseconds_of(start)) / MICROSECONDS_PER_DAY
-
-
-def elapsed_hours(end: str, start: str) -> nw.Expr:
-    """Hours from datetime column `start` to `end` (fractional; null when either is null)."""
-    return (_microseconds_of(end) - _microseconds_of(start)) / MICROSECONDS_PER_HOUR
-
 
 def spend_of(name: str, title_en: str, title_zh: str, family: str, *categories: str) -> Simple:
     """Sum of spend rows of the given categories, placed by spent_at (a part, not an output)."""

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import narwhals as nw
 
+from crmkpi.elapsed import elapsed_days
 from crmkpi.metrics.base import Context, Growth, Metric, Ratio, Simple, Stock
-from crmkpi.metrics.parts import elapsed_days, simple_on, spend_of
+from crmkpi.metrics.parts import simple_on, spend_of
 
 FAMILY = "sales"
 CLOSED = ("won", "lost")

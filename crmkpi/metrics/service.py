@@ -6,8 +6,9 @@ from typing import Any
 
 import narwhals as nw
 
+from crmkpi.elapsed import elapsed_hours
 from crmkpi.metrics.base import Context, Metric, Ratio
-from crmkpi.metrics.parts import elapsed_hours, simple_on
+from crmkpi.metrics.parts import simple_on
 
 FAMILY = "service"
 SECONDS_PER_HOUR = 3600.0
