@@ -30,16 +30,15 @@ from crmkpi.passes import KEY, Grain, Plan, Source, grains, resolve_dimensions
 from crmkpi.profiles import (
     ClvForecast,
     clv_forecast,
-    collect_tables,
     purchase_days_on,
-    rfm_plan,
+    rfm_on,
 )
 from crmkpi.views import (
     VIEW_COLUMNS,
     campaign_results,
     churn_source_of,
     completed_orders,
-    customer_base,
+    customer_base_plan,
     keyed_orders,
     known_customers,
     order_spans,
@@ -298,18 +297,29 @@ def prepare_sources(
     orders, customers_table = tables.get("orders"), tables.get("customers")
     reads_base = wanted("customer_base") or any(wanted(n, "customer_acquired_on") for n in tables)
     reads_first_order = wanted("completed_orders", "customer_first_order_on")
+    # The views are plans over the engine's tables; those several others read are persisted
+    # where the engine computed them, and collected for the run's own look at them.
+    numbered, key = keyed_orders(orders) if orders is not None else (None, None)
     spans = None
-    if orders is not None and (reads_base or reads_first_order):
-        spans = order_spans(orders, as_of)
+    if numbered is not None and (reads_base or reads_first_order):
+        spans = engine.persist(order_spans(engine.lazy(numbered), numbered.columns, as_of))
     frames: dict[str, Frame] = {name: frame for name, frame in tables.items() if wanted(name)}
+    on_engine: dict[str, nw.LazyFrame[Any]] = {}
     shared: dict[str, pl.DataFrame] = {}
     if reads_base:
-        base, churn_source = customer_base(customers_table, orders, as_of, settings, spans)
+        known = None if customers_table is None else engine.lazy(customers_table)
+        base_plan, churn_source = customer_base_plan(known, spans, as_of, settings)
+        base = pl.DataFrame()
+        if base_plan is not None:
+            base_plan = engine.persist(base_plan)
+            (base,) = engine.collect_all([base_plan])
         shared["customer_base"] = base
-        if churn_source is not None or base.height:
+        if base_plan is not None and (churn_source is not None or base.height):
             frames["customer_base"] = base
+            on_engine["customer_base"] = base_plan
     else:  # dimensions only: the customers that customer_base would keep, without its passes
-        churn_source = churn_source_of(customers_table, orders)
+        given = None if customers_table is None else customers_table.columns
+        churn_source = churn_source_of(given, orders is not None)
         base = pl.DataFrame()
         if customers_table is not None:
             base = known_customers(customers_table, as_of)
@@ -323,9 +333,7 @@ def prepare_sources(
         }
     # The order views are plans over the orders: a Polars plan for the run's own look at them
     # (schema, first dates), and the same plan over the engine's orders for the passes.
-    on_engine: dict[str, nw.LazyFrame[Any]] = {}
-    if orders is not None:
-        numbered, key = keyed_orders(orders)
+    if numbered is not None and key is not None:
         views = {
             "completed_orders": lambda o: completed_orders(o, numbered.columns, key, as_of),
             "placed_orders": lambda o: placed_orders(o, key, as_of),
@@ -337,16 +345,16 @@ def prepare_sources(
                 customers[name] = base
         if spans is not None and reads_first_order and "completed_orders" in frames:
             # the first order comes along in the segment's join (spans cover every buyer)
-            first = pl.col("first_order_on").alias("customer_first_order_on")
+            first = nw.col("first_order_on").alias("customer_first_order_on")
+            (firsts,) = engine.collect_all([spans.select("customer_id", first)])
             customers["completed_orders"] = base.join(
-                spans.select("customer_id", first), on="customer_id", how="full", coalesce=True
+                firsts, on="customer_id", how="full", coalesce=True
             )
             columns["completed_orders"] = {"customer_first_order_on": "customer_first_order_on"}
     forecast, days = None, None
     if orders is not None and (wanted("customer_rfm") or wanted("customer_clv")):
         days = purchase_days_on(engine, orders, as_of)
-        known = None if customers_table is None else engine.lazy(customers_table)
-        (rfm_table,) = collect_tables(engine, [rfm_plan(days, known, as_of, settings)])
+        rfm_table = rfm_on(engine, days, customers_table, as_of, settings)
         shared["rfm"] = rfm_table
         snapshot = pl.lit(as_of).alias("snapshot_on")
         if wanted("customer_rfm"):

@@ -369,6 +369,19 @@ def purchase_days_on(engine: Engine, orders: pl.DataFrame, as_of: dt.date) -> nw
     return engine.persist(purchase_days(engine.lazy(numbered), orders.columns, key, as_of))
 
 
+def rfm_on(
+    engine: Engine,
+    days: nw.LazyFrame[Any],
+    customers: pl.DataFrame | None,
+    as_of: dt.date,
+    settings: Mapping[str, Any],
+) -> pl.DataFrame:
+    """The run's rfm table, computed on `engine` from its purchase days, collected."""
+    known = None if customers is None else engine.lazy(customers)
+    (table,) = collect_tables(engine, [rfm_plan(days, known, as_of, settings)])
+    return table
+
+
 def _polars_days(orders: pl.DataFrame, as_of: dt.date) -> nw.LazyFrame[Any]:
     return purchase_days_on(PolarsEngine(), orders, as_of)
 
@@ -390,8 +403,7 @@ def rfm(
     days: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """`rfm_plan` of Polars orders (and their `day_purchases`, when the caller has them)."""
-    plan_days = _polars_days(orders, as_of) if days is None else _lazy(days)
-    assert plan_days is not None
+    plan_days = _polars_days(orders, as_of) if days is None else nw.from_native(days.lazy())
     return rfm_plan(plan_days, _lazy(customers), as_of, settings).collect().to_native()
 
 

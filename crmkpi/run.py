@@ -11,9 +11,9 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -21,7 +21,7 @@ from crmkpi import __version__
 from crmkpi.api import options_for
 from crmkpi.config import Config
 from crmkpi.configure import resolve_config
-from crmkpi.engine import ComputeResult, compute
+from crmkpi.engine import ComputeOptions, ComputeResult, compute
 from crmkpi.engines import Engine, engine_named
 from crmkpi.engines.spark_inputs import SparkInput, spark_input
 from crmkpi.errors import (
@@ -42,7 +42,7 @@ from crmkpi.profiles import (
     cohorts_plan,
     collect_tables,
     purchase_days_on,
-    rfm_plan,
+    rfm_on,
 )
 from crmkpi.publish import (
     MANIFEST,
@@ -60,6 +60,9 @@ from crmkpi.report import as_dict, table_status
 from crmkpi.summary import Summary
 from crmkpi.views import customer_base
 from crmkpi.write import write_table
+
+if TYPE_CHECKING:  # the Spark engine is imported only by runs that use it
+    from crmkpi.engines.spark import SparkEngine
 
 
 class _Timer:
@@ -187,23 +190,27 @@ def _input_files(loaded: LoadResult) -> list[dict[str, Any]]:
 
 
 def _load(
-    config: Config, folder: Path, source: SparkInput | None, engine: str, spark_master: str | None
-) -> tuple[LoadResult, Engine | None]:
-    """The Polars loader for a local folder; the Spark loader for a Spark source. With
-    `--engine spark` the latter also gives the engine on its session, which reads the
-    validated tables where the loader left them (None: compute makes the engine)."""
+    config: Config, folder: Path, source: SparkInput | None, spark_master: str | None
+) -> tuple[LoadResult, SparkEngine | None]:
+    """The Polars loader for a local folder; the Spark loader for a Spark source, on a Spark
+    engine that keeps the checked frames cached until it is closed."""
     if source is None:
         return load_all(config, folder), None
     from crmkpi.engines.spark import SparkEngine
     from crmkpi.engines.spark_inputs import load_spark
 
     spark = SparkEngine(spark_master)
-    loaded = load_spark(spark.session, source)
-    if engine != "spark":
-        return loaded, None
+    return load_spark(spark.session, source, spark.cache), spark
+
+
+def _engine(loaded: LoadResult, spark: SparkEngine | None, options: ComputeOptions) -> Engine:
+    """The run's engine; with `--engine spark` on a Spark source, the loader's, which reads the
+    validated tables where the loader left them."""
+    if spark is None or options.engine != "spark":
+        return engine_named(options.engine, options.spark_master)
     for table in loaded.tables.values():
         spark.adopt(table.frame, table.spark_frame)
-    return loaded, spark
+    return spark
 
 
 def execute(
@@ -237,31 +244,34 @@ def execute(
         )
         out = output_folder(shown_out)
         check_writable(out)
-    with run_lock(out, started), clean_abort():
+    # What the engines keep for the run (persisted views, the Spark loader's checked frames,
+    # which the rejected rows are written from) is freed once the outputs are written.
+    with run_lock(out, started), clean_abort(), ExitStack() as kept:
         clean_leftovers(out)
         with timer.stage("load"):
-            loaded, engine = _load(config, folder, source, opts["engine"], opts["spark_master"])
+            loaded, spark = _load(config, folder, source, opts["spark_master"])
+            if spark is not None:
+                kept.callback(spark.close)
             _log_tables(loaded)
             _thresholds(loaded, opts["strict"], opts["max_reject_rate"])
             previous = _previous_manifest(out)
             if not opts["accept_row_drop"]:
                 _volume_guard(loaded, previous, opts["max_row_drop"])
         tables = {name: t.frame for name, t in loaded.tables.items()}
+        options = options_for(
+            config,
+            opts["period"],
+            opts["by"],
+            opts["as_of"],
+            opts["metrics"],
+            settings=settings,
+            engine=opts["engine"],
+            fiscal_year_start=opts["fiscal_year_start"],
+            explain=explain is not None,
+            spark_master=opts["spark_master"],
+        )
+        engine = kept.enter_context(closing(_engine(loaded, spark, options)))
         with timer.stage("compute"):
-            options = options_for(
-                config,
-                opts["period"],
-                opts["by"],
-                opts["as_of"],
-                opts["metrics"],
-                settings=settings,
-                engine=opts["engine"],
-                fiscal_year_start=opts["fiscal_year_start"],
-                explain=explain is not None,
-                spark_master=opts["spark_master"],
-            )
-            if engine is None:
-                engine = engine_named(options.engine, options.spark_master)
             result = compute(tables, options, engine)
         if explain is not None and result.plan is not None:
             explain(result.plan)
@@ -339,8 +349,7 @@ def _profiles(
         days = purchase_days_on(engine, orders, as_of)
     rfm_table = shared.get("rfm")
     if rfm_table is None:
-        known = None if customers is None else engine.lazy(customers)
-        (rfm_table,) = collect_tables(engine, [rfm_plan(days, known, as_of, resolved)])
+        rfm_table = rfm_on(engine, days, customers, as_of, resolved)
     base = shared.get("customer_base")
     if base is None:
         # rfm's first and last purchase days are order_spans: no second pass over the orders

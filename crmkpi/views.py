@@ -117,18 +117,20 @@ def placed_orders(orders: nw.LazyFrame[Any], key: nw.Expr, as_of: dt.date) -> nw
     return orders.filter(nw.col("ordered_at").dt.date() <= as_of).with_columns(key)
 
 
-def order_spans(orders: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
-    """Per customer, the dates of the first and last orders that count, up to as-of."""
+def order_spans(
+    orders: nw.LazyFrame[Any], columns: Collection[str], as_of: dt.date
+) -> nw.LazyFrame[Any]:
+    """Per customer, the days of the first and last orders that count, up to as-of (a plan
+    over the orders)."""
+    day = nw.col("ordered_at").dt.date()
     return (
-        nw.from_native(orders.lazy())
-        .filter(counted(orders.columns, as_of))
-        .to_native()
+        orders.filter(counted(columns, as_of))
+        .with_columns(day.alias("__day"))
         .group_by("customer_id")
         .agg(
-            pl.col("ordered_at").min().dt.date().alias("first_order_on"),
-            pl.col("ordered_at").max().dt.date().alias("last_order_on"),
+            nw.col("__day").min().alias("first_order_on"),
+            nw.col("__day").max().alias("last_order_on"),
         )
-        .collect()
     )
 
 
@@ -141,6 +143,76 @@ def known_customers(customers: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
     return customers.filter(created_on.is_null() | (created_on <= as_of))
 
 
+# The customer base's own columns and their types when an input lacks them.
+_BASE_DEFAULTS = {
+    "created_at": nw.Datetime("us"),
+    "churned_at": nw.Datetime("us"),
+    "churned": nw.Boolean(),
+    "first_order_on": nw.Date(),
+    "last_order_on": nw.Date(),
+}
+
+
+def customer_base_plan(
+    customers: nw.LazyFrame[Any] | None,
+    spans: nw.LazyFrame[Any] | None,
+    as_of: dt.date,
+    settings: Mapping[str, Any],
+) -> tuple[nw.LazyFrame[Any] | None, str | None]:
+    """The customer universe (a plan over the customers and `order_spans`, None without
+    either) and how churn is known: `dates` (churned_at), `derived` (inactivity after the
+    last order), `snapshot` (a churned flag, no dates) or None."""
+    own_columns = [] if customers is None else customers.collect_schema().names()
+    churn_source = churn_source_of(None if customers is None else own_columns, spans is not None)
+    if customers is not None:
+        own = customers.select(
+            "customer_id",
+            *(c for c in ("created_at", "churned_at", "churned") if c in own_columns),
+            *(d for d in CUSTOMER_DIMENSIONS if d in own_columns),
+            *(c for c in own_columns if c in PROFILE_FIELDS or c.startswith("profile_")),
+        )
+        base = own
+        if spans is not None:  # every customer of either side, once
+            joined = own.join(spans, on="customer_id", how="full", suffix="__spans")
+            base = joined.with_columns(
+                nw.coalesce("customer_id", "customer_id__spans").alias("customer_id")
+            ).drop("customer_id__spans")
+    elif spans is not None:
+        base = spans
+    else:
+        return None, None
+    present = base.collect_schema().names()
+    base = base.with_columns(
+        nw.lit(None, dtype).alias(c) for c, dtype in _BASE_DEFAULTS.items() if c not in present
+    )
+    churned_at = nw.col("churned_at")
+    churned_on: nw.Expr = nw.when(churned_at.dt.date() <= as_of).then(churned_at.dt.date())
+    if spans is not None:
+        # a date on every engine (DuckDB's date + interval is a timestamp)
+        inactive_for = f"{settings['inactivity_days']}d"
+        derived_churn = nw.col("last_order_on").dt.offset_by(inactive_for).cast(nw.Date())
+        derived = nw.when(churned_at.is_null() & (derived_churn <= as_of)).then(derived_churn)
+        churned_on = nw.coalesce(churned_on, derived)
+    acquired_on = nw.coalesce(nw.col("created_at").dt.date(), nw.col("first_order_on"))
+    base = base.with_columns(
+        acquired_on.alias("acquired_on"),
+        # Only an acquired customer can churn (else end = start + new - churned breaks).
+        nw.when(~acquired_on.is_null()).then(churned_on).alias("churned_on"),
+        nw.lit(as_of).alias("snapshot_on"),
+    ).filter(nw.col("acquired_on").is_null() | (nw.col("acquired_on") <= as_of))
+    # Without an acquisition date (snapshot data) or a dated churn source, the dated customer
+    # metrics are skipped instead of counting every customer as never acquired or never lost.
+    absent = set()
+    if spans is None and "created_at" not in own_columns:
+        absent.add("acquired_on")
+    if churn_source not in ("dates", "derived"):
+        absent.add("churned_on")
+    columns = base.collect_schema().names()
+    keep = [c for c in VIEW_COLUMNS["customer_base"] if c in columns and c not in absent]
+    keep += [c for c in columns if c.startswith("profile_")]  # configured profile fields
+    return base.select(keep), churn_source
+
+
 def customer_base(
     customers: pl.DataFrame | None,
     orders: pl.DataFrame | None,
@@ -148,80 +220,24 @@ def customer_base(
     settings: Mapping[str, Any],
     spans: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, str | None]:
-    """The customer universe and how churn is known: `dates` (churned_at), `derived`
-    (inactivity after the last order), `snapshot` (a churned flag, no dates) or None.
-    `spans` is `order_spans(orders, as_of)` when the caller has it already."""
-    as_of_end = end_of(as_of)
-    first_last = spans
-    if orders is not None and first_last is None:
-        first_last = order_spans(orders, as_of)
-    if customers is not None:
-        own = customers.select(
-            "customer_id",
-            *(pl.col(c) for c in ("created_at", "churned_at", "churned") if c in customers.columns),
-            *(pl.col(d) for d in CUSTOMER_DIMENSIONS if d in customers.columns),
-            *(
-                pl.col(c)
-                for c in customers.columns
-                if c in PROFILE_FIELDS or c.startswith("profile_")
-            ),
-        )
-        base = (
-            own
-            if first_last is None
-            else own.join(first_last, on="customer_id", how="full", coalesce=True)
-        )
-    elif first_last is not None:
-        base = first_last
-    else:
-        return pl.DataFrame(), None
-    for column, dtype in (
-        ("created_at", pl.Datetime("us")),
-        ("churned_at", pl.Datetime("us")),
-        ("churned", pl.Boolean),
-        ("first_order_on", pl.Date),
-        ("last_order_on", pl.Date),
-    ):
-        if column not in base.columns:
-            base = base.with_columns(pl.lit(None, dtype).alias(column))
-    churn_source = churn_source_of(customers, orders)
-    derived_churn = pl.col("last_order_on").dt.offset_by(f"{settings['inactivity_days']}d")
-    churned_on: pl.Expr = pl.when(pl.col("churned_at") < as_of_end).then(
-        pl.col("churned_at").dt.date()
-    )
-    if orders is not None:
-        derived = pl.when(pl.col("churned_at").is_null() & (derived_churn <= as_of))
-        churned_on = pl.coalesce(churned_on, derived.then(derived_churn))
-    acquired_on = pl.coalesce(pl.col("created_at").dt.date(), pl.col("first_order_on"))
-    base = base.with_columns(
-        acquired_on.alias("acquired_on"),
-        # Only an acquired customer can churn (else end = start + new - churned breaks).
-        pl.when(acquired_on.is_not_null()).then(churned_on).alias("churned_on"),
-        pl.lit(as_of).alias("snapshot_on"),
-    )
-    base = base.filter(pl.col("acquired_on").is_null() | (pl.col("acquired_on") <= as_of))
-    # Without an acquisition date (snapshot data) or a dated churn source, the dated customer
-    # metrics are skipped instead of counting every customer as never acquired or never lost.
-    absent = set()
-    if orders is None and (customers is None or "created_at" not in customers.columns):
-        absent.add("acquired_on")
-    if churn_source not in ("dates", "derived"):
-        absent.add("churned_on")
-    keep = [c for c in VIEW_COLUMNS["customer_base"] if c in base.columns and c not in absent]
-    keep += [c for c in base.columns if c.startswith("profile_")]  # configured profile fields
-    return base.select(keep), churn_source
+    """`customer_base_plan` of Polars frames, collected (an empty frame without customers or
+    orders). `spans` is `order_spans` of the orders when the caller has them already."""
+    spans_plan = None if spans is None else nw.from_native(spans.lazy())
+    if spans_plan is None and orders is not None:
+        spans_plan = order_spans(nw.from_native(orders.lazy()), orders.columns, as_of)
+    own = None if customers is None else nw.from_native(customers.lazy())
+    plan, churn_source = customer_base_plan(own, spans_plan, as_of, settings)
+    return (pl.DataFrame() if plan is None else plan.collect().to_native()), churn_source
 
 
-def churn_source_of(customers: pl.DataFrame | None, orders: pl.DataFrame | None) -> str | None:
-    """How churn is known, from which columns the inputs have (see customer_base)."""
-    has_dates = customers is not None and (
-        "created_at" in customers.columns or "churned_at" in customers.columns
-    )
-    if customers is not None and "churned_at" in customers.columns:
+def churn_source_of(customer_columns: Collection[str] | None, has_orders: bool) -> str | None:
+    """How churn is known, from which columns the inputs have (see customer_base_plan)."""
+    if customer_columns is not None and "churned_at" in customer_columns:
         return "dates"
-    if orders is not None:
+    if has_orders:
         return "derived"
-    if customers is not None and "churned" in customers.columns and not has_dates:
+    has_dates = customer_columns is not None and "created_at" in customer_columns
+    if customer_columns is not None and "churned" in customer_columns and not has_dates:
         return "snapshot"
     return None
 

@@ -139,3 +139,37 @@ def test_spark_submit_runs_compute_on_the_active_session(
     assert ended.value.code == 0
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["options"]["engine"] == "spark"
+
+
+def test_a_run_unpersists_the_frames_it_cached(
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loader's checked rows of every table, the order spans, the customer base and the
+    purchase days are cached on the executors for the passes that read them, and freed once
+    the run has written its outputs: a long-lived session (a notebook, a Databricks job) does
+    not keep a run's frames."""
+    from pyspark import StorageLevel
+
+    from crmkpi.engines.spark import SparkEngine
+    from crmkpi.samples import write_sample_folder
+
+    cached: list[Any] = []
+    cache = SparkEngine.cache
+
+    def recorded(self: SparkEngine, frame: Any) -> Any:
+        kept = cache(self, frame)
+        assert kept.storageLevel != StorageLevel.NONE
+        cached.append(kept)
+        return kept
+
+    monkeypatch.setattr(SparkEngine, "cache", recorded)
+    folder = tmp_path / "in"
+    write_sample_folder(folder, 7, "tiny", "parquet")
+    args = ["compute", folder.as_uri(), "--out", str(tmp_path / "out"), "--engine", "spark",
+            "--as-of", "2025-06-15", "--format", "csv", "-q"]  # fmt: skip
+    result = CliRunner().invoke(app, args)  # a URI: the Spark loader reads the folder
+    assert result.exit_code == 0, result.stdout
+    tables = len(list(folder.glob("*.parquet")))
+    assert tables >= 5
+    assert len(cached) == tables + 3  # + the order spans, the customer base, the purchase days
+    assert [f.storageLevel for f in cached] == [StorageLevel.NONE] * len(cached)

@@ -41,6 +41,11 @@ class Engine(Protocol):
         per-customer purchase days feed rfm, then churn_risk and cohorts)."""
         ...
 
+    def close(self) -> None:
+        """Free what the engine kept for the run, once its results are collected: a
+        long-lived session (a notebook, a Databricks job) must not hold a run's frames."""
+        ...
+
 
 def engine_named(name: str, spark_master: str | None = None) -> Engine:
     """The engine for `--engine NAME`; optional engines explain the extra they need.

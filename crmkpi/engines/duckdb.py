@@ -32,3 +32,6 @@ class DuckDBEngine:
 
     def persist(self, plan: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         return nw.from_native(self._connection.from_arrow(nw.to_native(plan).to_arrow_table()))
+
+    def close(self) -> None:
+        """Nothing to free: the connection and its Arrow copies go with the engine."""

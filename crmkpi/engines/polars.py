@@ -23,3 +23,6 @@ class PolarsEngine:
 
     def persist(self, plan: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         return nw.from_native(nw.to_native(plan).collect().lazy())
+
+    def close(self) -> None:
+        """Nothing to free: persisted frames are the run's own objects."""

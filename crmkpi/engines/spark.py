@@ -91,6 +91,7 @@ class SparkEngine:
         # id of a collected table -> (that table, kept so its id stays its own; the Spark frame
         # it was collected from, typed as its upload would be)
         self._validated: dict[int, tuple[pl.DataFrame, Any]] = {}
+        self._persisted: list[Any] = []  # the frames `cache` kept, until `close`
 
     def adopt(self, collected: pl.DataFrame, validated: Any) -> None:
         """Read `collected`, a table the Spark loader checked and collected for the views, from
@@ -114,6 +115,17 @@ class SparkEngine:
     def collect_all(self, plans: Sequence[nw.LazyFrame[Any]]) -> list[pl.DataFrame]:
         return collect_spark_like(plans)
 
+    def cache(self, frame: Any) -> Any:
+        """`frame` (a Spark DataFrame) cached where the executors computed it (memory,
+        spilling to disk), not on the driver, until `close`."""
+        cached = frame.persist()
+        self._persisted.append(cached)
+        return cached
+
     def persist(self, plan: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
-        # cached where the executors computed it (memory, spilling to disk), not on the driver
-        return nw.from_native(nw.to_native(plan).persist())
+        return nw.from_native(self.cache(nw.to_native(plan)))
+
+    def close(self) -> None:
+        for frame in self._persisted:
+            frame.unpersist()
+        self._persisted.clear()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -366,8 +366,10 @@ class _RejectedWriter:
         self.rejected.write.parquet(folder.as_uri())
 
 
-def _load_source(source: _Source) -> LoadedTable:
-    """One table: cast, drop identical copies, check, account, keep the quarantine."""
+def _load_source(source: _Source, cache: Callable[[Any], Any]) -> LoadedTable:
+    """One table: cast, drop identical copies, check, account, keep the quarantine. The
+    checked rows are kept by `cache`: the accounting, the passes and the quarantine read
+    them."""
     from pyspark.sql import functions as F
 
     typed, drift = _typed(source)
@@ -375,7 +377,7 @@ def _load_source(source: _Source) -> LoadedTable:
     present = [n for n in contract if n in typed.columns]
     deduplicated = _without_identical_copies(typed, source.table, present)
     checks = contract_checks(source.table, present)
-    flagged = _flagged(deduplicated, checks, present).cache()
+    flagged = cache(_flagged(deduplicated, checks, present))
     figures = _accounting(flagged, checks)
     report = TableReport(source.table)
     report.rows_deduplicated = report.rows_identical_copies = figures["copies"]
@@ -415,9 +417,9 @@ def _load_source(source: _Source) -> LoadedTable:
     return loaded
 
 
-def load_spark(session: Any, source: SparkInput) -> LoadResult:
-    """Every canonical table of a Spark source, checked on Spark; failures per table, as
-    `load.load_all` reports them."""
+def load_spark(session: Any, source: SparkInput, cache: Callable[[Any], Any]) -> LoadResult:
+    """Every canonical table of a Spark source, checked on Spark (its checked rows kept by
+    `cache`, e.g. `SparkEngine.cache`); failures per table, as `load.load_all` reports them."""
     result = LoadResult()
     try:
         sources = (
@@ -430,7 +432,7 @@ def load_spark(session: Any, source: SparkInput) -> LoadResult:
         return result
     for table_source in sources:
         try:
-            result.tables[table_source.table] = _load_source(table_source)
+            result.tables[table_source.table] = _load_source(table_source, cache)
         except (FileRejectedError, InputMissingError) as exc:
             result.failures.append(TableFailure(table_source.table, exc))
     check_orphan_reps(result)

@@ -49,3 +49,6 @@ class SQLFrameEngine:
 
     def persist(self, plan: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         return plan  # a test engine: recomputing the plan costs DuckDB little
+
+    def close(self) -> None:
+        """Nothing to free: the process's one session keeps its uploads (a test engine)."""
