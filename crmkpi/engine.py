@@ -10,7 +10,7 @@ period x dimension grid it is owed.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +46,7 @@ from crmkpi.views import (
     rep_adoption,
     shift_utilization,
     training_results,
+    with_lines,
 )
 
 # The views dated only by the periods, and the table dates they are built from.
@@ -362,8 +363,13 @@ def prepare_sources(
         if wanted("customer_clv"):
             forecast = clv_forecast(rfm_table, settings)
             frames["customer_clv"] = forecast.table.with_columns(snapshot)
+    # shift utilisation, training and campaign results are plans: over Polars frames for the
+    # run's own look, over the engine's tables for the passes
     if "calls" in tables and "agent_shifts" in tables and wanted("shift_utilization"):
-        frames["shift_utilization"] = shift_utilization(tables["calls"], tables["agent_shifts"])
+        calls, shifts = tables["calls"], tables["agent_shifts"]
+        frames["shift_utilization"], on_engine["shift_utilization"] = _view_plans(
+            engine, lambda read: shift_utilization(read(calls), calls.columns, read(shifts))
+        )
     deals = tables.get("deals")
     if (
         "trainings" in tables
@@ -371,12 +377,20 @@ def prepare_sources(
         and {"rep", "closed_at", "amount"} <= set(deals.columns)
         and wanted("training_results")
     ):
-        frames["training_results"] = training_results(
-            tables["trainings"], deals, as_of, settings["training_window_days"]
+        trainings, window_days = with_lines(tables["trainings"]), settings["training_window_days"]
+        frames["training_results"], on_engine["training_results"] = _view_plans(
+            engine, lambda read: training_results(read(trainings), read(deals), as_of, window_days)
         )
     if "campaigns" in tables and wanted("campaign_results"):
-        frames["campaign_results"] = campaign_results(
-            tables["campaigns"], tables.get("campaign_members"), tables.get("spend"), as_of
+        members, spend = tables.get("campaign_members"), tables.get("spend")
+        frames["campaign_results"], on_engine["campaign_results"] = _view_plans(
+            engine,
+            lambda read: campaign_results(
+                read(tables["campaigns"]),
+                None if members is None else read(members),
+                None if spend is None else read(spend),
+                as_of,
+            ),
         )
     reps = tables.get("reps")
     sources = {
@@ -394,6 +408,15 @@ def prepare_sources(
         if wanted(name) or name == "customer_base"
     }
     return Prepared(sources, frames, shared, days, churn_source, forecast)
+
+
+def _view_plans(
+    engine: Engine, build: Callable[[Callable[[Frame], nw.LazyFrame[Any]]], nw.LazyFrame[Any]]
+) -> tuple[pl.LazyFrame, nw.LazyFrame[Any]]:
+    """A view `build`s over its inputs `read` as Polars lazy frames (the run's own look at
+    the view: schema, first dates) and as the engine's tables (its passes)."""
+    polars = build(lambda frame: nw.from_native(frame.lazy()))
+    return polars.to_native(), build(engine.lazy)
 
 
 def _anchors(names: Sequence[str]) -> set[tuple[str, str]]:

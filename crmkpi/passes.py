@@ -26,12 +26,13 @@ import narwhals as nw
 import polars as pl
 
 from crmkpi.engines import Engine, Frame
+from crmkpi.exact import EXACT, exact_sum
 from crmkpi.metrics.base import Context, Metric, Simple, Stock
-from crmkpi.metrics.reductions import VALUE, distinct, exact_sum
+from crmkpi.metrics.reductions import VALUE, distinct
 
 KEY = "period_index"
 NONE_LABEL = "(none)"
-_EXACT = pl.Decimal(38, 9)  # EXACT, for the small frames the rollups sum in Polars
+_EXACT = pl.Decimal(EXACT.precision, EXACT.scale)  # for the small frames summed in Polars
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ from crmkpi.calendar import Calendar
 from crmkpi.elapsed import days_between
 from crmkpi.engines import Engine
 from crmkpi.engines.polars import PolarsEngine
-from crmkpi.views import EXACT, ORDER_KEY, completed_orders, keyed_orders
+from crmkpi.exact import exact_sum
+from crmkpi.views import ORDER_KEY, completed_orders, keyed_orders
 
 # First matching rule wins: (segment, {score: (lowest, highest)}, frequency must be 0).
 DEFAULT_RFM_SEGMENTS: tuple[tuple[str, Mapping[str, tuple[int, int]], bool], ...] = (
@@ -116,12 +117,14 @@ def purchase_days(
     """Completed orders up to as-of, summed per customer and purchase day (a plan over the
     orders, on whichever engine holds them; see views.keyed_orders for `key`). The day's spend
     is a wide decimal, so a customer's total is exact whatever order the days are added in."""
-    spend = nw.col("amount").cast(nw.Float64).cast(nw.Decimal(EXACT.precision, EXACT.scale))
     return (
         completed_orders(orders, columns, key, as_of)
-        .with_columns(nw.col("ordered_at").dt.date().alias("day"), spend.alias("day_amount"))
+        .with_columns(nw.col("ordered_at").dt.date().alias("day"))
         .group_by("customer_id", "day")
-        .agg(nw.col("day_amount").sum(), nw.col(ORDER_KEY).n_unique().alias("day_orders"))
+        .agg(
+            exact_sum(nw.col("amount")).alias("day_amount"),
+            nw.col(ORDER_KEY).n_unique().alias("day_orders"),
+        )
     )
 
 

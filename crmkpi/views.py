@@ -25,6 +25,8 @@ from typing import Any
 import narwhals as nw
 import polars as pl
 
+from crmkpi.elapsed import days_between
+from crmkpi.exact import exact_total
 from crmkpi.provenance import SOURCE_FILE, SOURCE_LINE
 
 ORDER_KEY = "order_key"
@@ -87,18 +89,28 @@ def counted(columns: Collection[str], as_of: dt.date) -> nw.Expr:
     return rule
 
 
-def keyed_orders(orders: pl.DataFrame) -> tuple[pl.DataFrame, nw.Expr]:
-    """The orders and their `order_key`, which groups lines into orders: the order_id when every
-    line has one, else the file and line a line was read from for lines without one. Frames
-    handed in without provenance get their row numbers as lines, here and nowhere else: every
-    view then keys lines by data that any engine keeps."""
-    if "order_id" in orders.columns and orders["order_id"].null_count() == 0:
-        return orders, nw.col("order_id").alias(ORDER_KEY)
-    if not {SOURCE_FILE, SOURCE_LINE} <= set(orders.columns):
-        orders = orders.with_row_index(SOURCE_LINE).with_columns(pl.lit("").alias(SOURCE_FILE))
-    line = nw.concat_str(
+def with_lines(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` with the file and line each row was read from; frames handed in without
+    provenance get their row numbers as lines, here and nowhere else: every view then keys
+    rows by data that any engine keeps."""
+    if {SOURCE_FILE, SOURCE_LINE} <= set(frame.columns):
+        return frame
+    return frame.with_row_index(SOURCE_LINE).with_columns(pl.lit("").alias(SOURCE_FILE))
+
+
+def line_key() -> nw.Expr:
+    """A row's file and line as one string (see `with_lines`)."""
+    return nw.concat_str(
         nw.lit("\x00"), nw.col(SOURCE_FILE), nw.lit(":"), nw.col(SOURCE_LINE).cast(nw.String)
     )
+
+
+def keyed_orders(orders: pl.DataFrame) -> tuple[pl.DataFrame, nw.Expr]:
+    """The orders and their `order_key`, which groups lines into orders: the order_id when every
+    line has one, else the file and line a line was read from for lines without one."""
+    if "order_id" in orders.columns and orders["order_id"].null_count() == 0:
+        return orders, nw.col("order_id").alias(ORDER_KEY)
+    orders, line = with_lines(orders), line_key()
     key = nw.coalesce(nw.col("order_id"), line) if "order_id" in orders.columns else line
     return orders, key.alias(ORDER_KEY)
 
@@ -251,66 +263,70 @@ def exact_sum(expr: pl.Expr) -> pl.Expr:
     return expr.cast(pl.Float64).cast(EXACT).sum().cast(pl.Float64)
 
 
-def shift_utilization(calls: pl.DataFrame, shifts: pl.DataFrame) -> pl.DataFrame:
+def shift_utilization(
+    calls: nw.LazyFrame[Any], call_columns: Collection[str], shifts: nw.LazyFrame[Any]
+) -> nw.LazyFrame[Any]:
     """Each shift with the talk + hold + acw of the answered calls its agent took that day
     (0 when none); calls on days without a shift are not counted. Without talk_seconds or
-    rep on the calls there is no handle time to place (handled_seconds is left out)."""
-    daily = shifts.group_by("rep", "shift_date").agg(exact_sum(pl.col("staffed_seconds")))
-    if not {"talk_seconds", "rep"} <= set(calls.columns):
+    rep on the calls there is no handle time to place (handled_seconds is left out). A plan
+    over the calls and shifts."""
+    daily = shifts.group_by("rep", "shift_date").agg(exact_total(nw.col("staffed_seconds")))
+    if not {"talk_seconds", "rep"} <= set(call_columns):
         return daily
-    handle = pl.col("talk_seconds").fill_null(0.0)
+    handle = nw.col("talk_seconds").fill_null(0.0)
     for column in ("hold_seconds", "acw_seconds"):
-        if column in calls.columns:
-            handle = handle + pl.col(column).fill_null(0.0)
+        if column in call_columns:
+            handle = handle + nw.col(column).fill_null(0.0)
     handled = (
-        calls.filter((pl.col("outcome") == "answered") & pl.col("rep").is_not_null())
-        .group_by("rep", pl.col("offered_at").dt.date().alias("shift_date"))
-        .agg(exact_sum(handle).alias("handled_seconds"))
+        calls.filter((nw.col("outcome") == "answered") & ~nw.col("rep").is_null())
+        .with_columns(nw.col("offered_at").dt.date().alias("shift_date"))
+        .group_by("rep", "shift_date")
+        .agg(exact_total(handle).alias("handled_seconds"))
     )
     return daily.join(handled, on=["rep", "shift_date"], how="left").with_columns(
-        pl.col("handled_seconds").fill_null(0.0)
+        nw.col("handled_seconds").fill_null(0.0)
     )
 
 
 def campaign_results(
-    campaigns: pl.DataFrame,
-    members: pl.DataFrame | None,
-    spend: pl.DataFrame | None,
+    campaigns: nw.LazyFrame[Any],
+    members: nw.LazyFrame[Any] | None,
+    spend: nw.LazyFrame[Any] | None,
     as_of: dt.date,
-) -> pl.DataFrame:
+) -> nw.LazyFrame[Any]:
     """Per campaign: its members' revenue (targeted by as-of) and its cost: campaigns.cost,
     else the spend rows carrying its campaign_id (spent by as-of), else 0. Without members'
-    revenue the column is left out (campaign_roi is skipped, not -100 %)."""
+    revenue the column is left out (campaign_roi is skipped, not -100 %). A plan over the
+    campaigns, members and spend."""
+    given = campaigns.collect_schema().names()
     frame = campaigns.select(
-        "campaign_id",
-        "started_at",
-        *(c for c in ("channel", "cost") if c in campaigns.columns),
+        "campaign_id", "started_at", *(c for c in ("channel", "cost") if c in given)
     )
-    if "cost" not in frame.columns:
-        frame = frame.with_columns(pl.lit(None, pl.Float64).alias("cost"))
-    spent = pl.DataFrame(schema={"campaign_id": pl.String, "spent": pl.Float64})
-    if spend is not None and "campaign_id" in spend.columns:
+    if "cost" not in given:
+        frame = frame.with_columns(nw.lit(None, nw.Float64()).alias("cost"))
+    cost = nw.coalesce(nw.col("cost"), nw.lit(0.0))
+    if spend is not None and "campaign_id" in spend.collect_schema().names():
         spent = (
             spend.filter(
-                pl.col("campaign_id").is_not_null() & (pl.col("spent_at").cast(pl.Date) <= as_of)
+                ~nw.col("campaign_id").is_null() & (nw.col("spent_at").cast(nw.Date()) <= as_of)
             )
             .group_by("campaign_id")
-            .agg(exact_sum(pl.col("amount")).alias("spent"))
+            .agg(exact_total(nw.col("amount")).alias("spent"))
         )
-    frame = (
-        frame.join(spent, on="campaign_id", how="left")
-        .with_columns(pl.coalesce("cost", "spent", pl.lit(0.0)).alias("cost"))
-        .drop("spent")
+        frame = frame.join(spent, on="campaign_id", how="left")
+        cost = nw.coalesce(nw.col("cost"), nw.col("spent"), nw.lit(0.0))
+    frame = frame.with_columns(cost.alias("cost")).select(
+        "campaign_id", "started_at", *(["channel"] if "channel" in given else []), "cost"
     )
-    if members is None or "revenue" not in members.columns:
+    if members is None or "revenue" not in members.collect_schema().names():
         return frame
     revenue = (
-        members.filter(pl.col("targeted_at") < end_of(as_of))
+        members.filter(nw.col("targeted_at") < end_of(as_of))
         .group_by("campaign_id")
-        .agg(exact_sum(pl.col("revenue").fill_null(0.0)))
+        .agg(exact_total(nw.col("revenue").fill_null(0.0)))
     )
     return frame.join(revenue, on="campaign_id", how="left").with_columns(
-        pl.col("revenue").fill_null(0.0)
+        nw.col("revenue").fill_null(0.0)
     )
 
 
@@ -391,42 +407,44 @@ def rep_adoption(
 
 
 def training_results(
-    trainings: pl.DataFrame, deals: pl.DataFrame, as_of: dt.date, window_days: int
-) -> pl.DataFrame:
+    trainings: nw.LazyFrame[Any], deals: nw.LazyFrame[Any], as_of: dt.date, window_days: int
+) -> nw.LazyFrame[Any]:
     """Each training whose after-window (the `window_days` days after trained_on) has ended by
     as-of, with the won revenue its rep closed in that window and in the `window_days` days
     before trained_on; the training day itself is in neither. A won deal without an amount adds
     0. Trainings are few and a rep closes at most one revenue total a day, so the join of
-    trainings to daily revenue by rep stays small."""
-    window = pl.duration(days=window_days)
-    ended = trainings.filter(pl.col("trained_on") + window <= as_of)
-    daily = (
-        deals.filter((pl.col("status") == "won") & pl.col("rep").is_not_null())
-        .group_by("rep", pl.col("closed_at").dt.date().alias("closed_on"))
-        .agg(exact_sum(pl.col("amount").fill_null(0.0)).alias("won"))
-    )
-    keyed = ended.select(
+    trainings to daily revenue by rep stays small. A plan over the trainings (`with_lines`:
+    each training is keyed by its file and line) and the deals."""
+    given = trainings.collect_schema().names()
+    keyed = trainings.filter(nw.col("trained_on") <= as_of - dt.timedelta(days=window_days)).select(
         "rep",
         "trained_on",
-        *(["program"] if "program" in ended.columns else []),
-        pl.int_range(pl.len()).alias("training"),
+        *(["program"] if "program" in given else []),
+        line_key().alias("__training"),
     )
-    closed_on, trained_on = pl.col("closed_on"), pl.col("trained_on")
-    before = (closed_on >= trained_on - window) & (closed_on < trained_on)
-    after = (closed_on > trained_on) & (closed_on <= trained_on + window)
+    daily = (
+        deals.filter((nw.col("status") == "won") & ~nw.col("rep").is_null())
+        .with_columns(nw.col("closed_at").dt.date().alias("closed_on"))
+        .group_by("rep", "closed_on")
+        .agg(exact_total(nw.col("amount").fill_null(0.0)).alias("won"))
+    )
+    offset_days = days_between(nw.col("closed_on"), nw.col("trained_on"))
+    before = (offset_days >= -window_days) & (offset_days < 0)
+    after = (offset_days > 0) & (offset_days <= window_days)
     sums = (
         keyed.join(daily, on="rep", how="inner")
-        .group_by("training")
+        .group_by("__training")
         .agg(
-            exact_sum(pl.when(before).then(pl.col("won")).otherwise(0.0)).alias(
+            exact_total(nw.when(before).then(nw.col("won")).otherwise(0.0)).alias(
                 "won_revenue_before"
             ),
-            exact_sum(pl.when(after).then(pl.col("won")).otherwise(0.0)).alias("won_revenue_after"),
+            exact_total(nw.when(after).then(nw.col("won")).otherwise(0.0)).alias(
+                "won_revenue_after"
+            ),
         )
     )
     return (
-        keyed.join(sums, on="training", how="left")
-        .with_columns(pl.col("won_revenue_before", "won_revenue_after").fill_null(0.0))
-        .sort("training")
-        .drop("training")
+        keyed.join(sums, on="__training", how="left")
+        .with_columns(nw.col("won_revenue_before", "won_revenue_after").fill_null(0.0))
+        .drop("__training")
     )

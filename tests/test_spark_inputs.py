@@ -229,6 +229,17 @@ def test_the_passes_read_the_loaders_spark_frames_and_agree_with_polars(
     # (adopting a table converts its empty head, for the schema an upload would have)
     order_lines = [f for f in uploaded if {ORDER_KEY, "order_id"} & set(f.columns)]
     assert [f.height for f in order_lines] == [0] * len(order_lines)
+    # so are shift utilisation and campaign results, over the loader's calls, shifts,
+    # campaigns, members and spend: none of their rows is uploaded either
+    view_inputs = [
+        f
+        for f in uploaded
+        if {"staffed_seconds", "talk_seconds"} & set(f.columns)
+        or {"campaign_id", "started_at"} <= set(f.columns)
+        or {"campaign_id", "targeted_at"} <= set(f.columns)
+    ]
+    assert view_inputs  # the adopted tables' empty heads
+    assert [f.height for f in view_inputs] == [0] * len(view_inputs)
     for name, table in tables.items():
         adopted = engine.lazy(table).to_native()
         read = adopted._jdf.queryExecution().analyzed().toString()  # the plan Spark analysed

@@ -13,15 +13,9 @@ from dataclasses import dataclass
 
 import narwhals as nw
 
+from crmkpi.exact import exact_sum
+
 VALUE, NUMERATOR, DENOMINATOR = "|val", "|num", "|den"
-
-# Floats added up in whatever order parallel group_by sees them differ in the last bits from
-# run to run; sums in a wide decimal are exact, so reruns are byte-identical.
-EXACT = nw.Decimal(38, 9)
-
-
-def exact_sum(value: nw.Expr) -> nw.Expr:
-    return value.cast(nw.Float64).cast(EXACT).sum()
 
 
 def distinct(value: nw.Expr) -> nw.Expr:
